@@ -1,0 +1,128 @@
+"""Twin service control: start, stop and list firmware services.
+
+The host writes ``/system/etc/honeyphone/services.json`` (over adb sync) with
+fully built argv (strace and clock wrappers included), then runs
+``hpctl start``.  Keeping the policy on the host means the twin only executes,
+and the host's strace parser always matches the strace command line used.
+
+Each service runs in its own session so it can be signalled as a group; its
+pid is recorded under ``/run/honeyphone/services``.  When hpctl exits the
+services are reparented to the twin's init, which reaps them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+
+SERVICES_JSON = "/system/etc/honeyphone/services.json"
+RUN_DIR = "/run/honeyphone/services"
+
+
+def _run_dir() -> Path:
+    d = paths.under(RUN_DIR)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def load_specs() -> list[dict[str, object]]:
+    data = json.loads(paths.under(SERVICES_JSON).read_text(encoding="utf-8"))
+    services = data.get("services", [])
+    if not isinstance(services, list):
+        raise ValueError("services.json: 'services' must be a list")
+    return services
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def start() -> list[dict[str, object]]:
+    started: list[dict[str, object]] = []
+    for spec in load_specs():
+        name = str(spec["name"])
+        argv = [str(a) for a in spec["argv"]]  # type: ignore[attr-defined]
+        env = {"PATH": os.environ.get("PATH", "/system/bin:/usr/bin:/bin")}
+        env.update({str(k): str(v) for k, v in dict(spec.get("env", {})).items()})  # type: ignore[call-overload]
+        log_path = paths.under(str(spec.get("log", f"/data/honeyphone/logs/{name}.log")))
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        uid = spec.get("drop_to_uid")
+        gid = spec.get("drop_to_gid", uid)
+
+        def demote(uid: object = uid, gid: object = gid) -> None:
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(int(gid))  # type: ignore[arg-type]
+                os.setuid(int(uid))  # type: ignore[arg-type]
+
+        with open(log_path, "ab") as logf:
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=str(spec.get("cwd", "/")),
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=demote if uid is not None else None,
+            )
+        (_run_dir() / f"{name}.pid").write_text(str(proc.pid), encoding="ascii")
+        started.append({"name": name, "pid": proc.pid, "started_at": time.time()})
+    return started
+
+
+def status() -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for pidfile in sorted(_run_dir().glob("*.pid")):
+        pid = int(pidfile.read_text(encoding="ascii"))
+        out.append({"name": pidfile.stem, "pid": pid, "running": _alive(pid)})
+    return out
+
+
+def stop(grace: float = 3.0) -> None:
+    pids = [int(p.read_text(encoding="ascii")) for p in _run_dir().glob("*.pid")]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.05)
+    for pidfile in _run_dir().glob("*.pid"):
+        pidfile.unlink(missing_ok=True)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("start", "stop", "status"):
+        print("usage: hpctl start|stop|status", file=sys.stderr)
+        return 2
+    if argv[0] == "start":
+        print(json.dumps(start()))
+    elif argv[0] == "stop":
+        stop()
+    else:
+        print(json.dumps(status()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,141 @@
+"""PID 1 of the device twin.
+
+Android's init brings up properties, the providers' storage and adbd, then
+announces ``sys.boot_completed=1``.  This does the same for the twin, and as
+PID 1 it also reaps every orphan (firmware services are started by ``hpctl``
+and reparented here) and shuts everything down on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import paths, props
+
+ADBD_PORT = int(os.environ.get("HONEYPHONE_ADBD_PORT", "5555"))
+PROVIDER_PACKAGES = ("com.android.providers.contacts", "com.android.providers.telephony")
+
+
+def log(msg: str) -> None:
+    print(f"[init {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, uid, gid)
+        for name in filenames:
+            os.chown(os.path.join(dirpath, name), uid, gid)
+
+
+def prepare_storage() -> None:
+    """Create the providers' databases, owned by system like on Android."""
+    from . import providers  # imported here: init must start even if a provider is broken
+
+    providers.init_databases()
+    try:
+        system = pwd.getpwnam("system")
+    except KeyError:  # running outside the image (tests)
+        return
+    for pkg in PROVIDER_PACKAGES:
+        pkg_dir = paths.under(f"{paths.USER_DATA}/{pkg}")
+        if pkg_dir.exists():
+            _chown_tree(pkg_dir, system.pw_uid, system.pw_gid)
+            os.chmod(pkg_dir, 0o751)
+
+
+def set_boot_props() -> None:
+    serial = os.environ.get("HONEYPHONE_SERIAL") or socket.gethostname()
+    for name, value in (("ro.serialno", serial), ("ro.boot.serialno", serial)):
+        try:
+            props.set_prop(name, value)
+        except props.PropError:
+            pass  # already set by a previous boot of this container
+    props.set_prop("sys.boot_completed", "0")
+    props.set_prop("init.svc.adbd", "starting")
+
+
+def start_adbd() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "twinrt.adbd", "--host", "0.0.0.0", "--port", str(ADBD_PORT)],
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def wait_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def reap() -> list[tuple[int, int]]:
+    """Collect every exited child; returns (pid, status) pairs."""
+    done: list[tuple[int, int]] = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return done
+        if pid == 0:
+            return done
+        done.append((pid, status))
+
+
+def stop_services() -> None:
+    subprocess.run([sys.executable, "-m", "twinrt.hpctl", "stop"], check=False)
+
+
+def main() -> int:
+    stopping = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    t0 = time.monotonic()
+    set_boot_props()
+    try:
+        prepare_storage()
+    except Exception as exc:  # keep booting: adb must stay reachable to diagnose
+        log(f"storage preparation failed: {exc!r}")
+        props.set_prop("sys.init.storage_error", type(exc).__name__)
+    adbd = start_adbd()
+    if wait_port(ADBD_PORT, 30.0):
+        props.set_prop("init.svc.adbd", "running")
+        props.set_prop("sys.boot_completed", "1")
+        props.set_prop("dev.bootcomplete", "1")
+        log(f"boot completed in {time.monotonic() - t0:.2f}s")
+    else:
+        log("adbd did not come up")
+    while not stopping:
+        for pid, _status in reap():
+            if pid == adbd.pid:
+                log("adbd exited; restarting")
+                adbd = start_adbd()
+        time.sleep(0.1)
+    log("shutting down")
+    stop_services()
+    adbd.terminate()
+    try:
+        adbd.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        adbd.kill()
+    reap()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

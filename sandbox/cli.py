@@ -1,0 +1,168 @@
+"""The ``honeyphone`` command line.
+
+Commands are thin: they parse arguments, build one ``Settings``, call the
+library and render results.  Every error is printed with what went wrong and
+how to fix it; the exit code for an error is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from .errors import HoneyphoneError
+from .settings import Settings
+
+EXIT_ERROR = 2
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+def cmd_images_build(args: argparse.Namespace, settings: Settings) -> int:
+    from .cli_progress import spinner
+    from .containers.engine import docker_client
+    from .images import ImageBuilder
+
+    console = _console()
+    client = docker_client(settings)
+    for name in args.names:
+        with spinner(console, f"image {name}") as update:
+            result = ImageBuilder(settings, client, progress=update).build(name, force=args.force)
+        state = "cached" if result.cached else f"built in {result.seconds:.1f}s"
+        print(f"{result.tag} {result.image_id[:19]} ({state}, base {result.base})")
+    return 0
+
+
+def _ensure_image(settings: Settings, name: str) -> None:
+    from .cli_progress import spinner
+    from .containers.engine import docker_client
+    from .images import ImageBuilder
+
+    with spinner(_console(), f"image {name}") as update:
+        ImageBuilder(settings, docker_client(settings), progress=update).build(name)
+
+
+def cmd_device_up(args: argparse.Namespace, settings: Settings) -> int:
+    from .bundle import load_bundle
+    from .cli_progress import spinner
+    from .containers.engine import docker_client
+    from .device import AdbServer
+    from .device.firmware import install_twin_bundle, start_services
+    from .device.twin import boot_twin, new_analysis_id, shutdown_twin
+
+    client = docker_client(settings)
+    _ensure_image(settings, "twin")
+    analysis_id = args.id or new_analysis_id()
+    workdir = settings.data_dir / "tmp" / "bundles"
+    workdir.mkdir(parents=True, exist_ok=True)
+    bundle = load_bundle(Path(args.bundle), settings.bundle_limits, workdir)
+    server = AdbServer.from_settings(settings)
+    try:
+        with spinner(_console(), f"device {analysis_id}") as update:
+            update("booting twin")
+            handle = boot_twin(settings, client, server, analysis_id)
+            try:
+                update("installing firmware")
+                install_twin_bundle(handle.device, bundle)
+                update("starting services")
+                started = start_services(handle.device)
+            except BaseException:
+                shutdown_twin(settings, client, handle)
+                raise
+    finally:
+        bundle.cleanup()
+    print(f"analysis id: {analysis_id}")
+    print(f"adb serial:  {handle.device.serial}   (booted in {handle.boot_seconds:.2f}s)")
+    print(f"firmware:    {bundle.manifest.firmware.name} {bundle.manifest.firmware.version}")
+    for svc in started:
+        print(f"service:     {svc.name} pid {svc.pid}")
+    adb = " ".join(server.adb_argv())
+    print(f"explore:     {adb} -s {handle.device.serial} shell")
+    print(f"stop:        honeyphone device down {analysis_id}")
+    return 0
+
+
+def cmd_device_down(args: argparse.Namespace, settings: Settings) -> int:
+    from .containers.cleanup import cleanup
+    from .containers.engine import docker_client
+
+    if not args.all and not args.id:
+        raise HoneyphoneError("name a device id or pass --all", fix="honeyphone device list shows the ids")
+    client = docker_client(settings)
+    report = cleanup(client, settings, None if args.all else args.id)
+    for c in report.containers:
+        print(f"removed container {c}")
+    for n in report.networks:
+        print(f"removed network {n}")
+    for o in report.other:
+        print(f"removed {o}")
+    for e in report.errors:
+        print(f"error: {e}", file=sys.stderr)
+    if not report.removed_anything:
+        print("nothing to remove")
+    return 1 if report.errors else 0
+
+
+def cmd_device_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .containers.engine import docker_client
+
+    client = docker_client(settings)
+    for c in client.containers.list(all=True, filters={"label": [f"{settings.label_role}=device"]}):
+        aid = c.labels.get(settings.label_analysis, "?")
+        nets = c.attrs.get("NetworkSettings", {}).get("Networks", {})
+        ip = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), "")
+        print(f"{aid}\t{c.status}\t{ip}:5555\t{c.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="honeyphone", description="Catch phone firmware stealing personal data.")
+    p.add_argument("--data-dir", type=Path, help="where analyses, artifacts and the store live")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    images = sub.add_parser("images", help="build device and fakenet images").add_subparsers(dest="images_cmd", required=True)
+    b = images.add_parser("build", help="build images from emulator_images/ (cached when unchanged)")
+    b.add_argument("names", nargs="+", choices=["twin", "fakenet"])
+    b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    b.set_defaults(func=cmd_images_build)
+
+    device = sub.add_parser("device", help="boot and remove devices for exploring by hand").add_subparsers(dest="device_cmd", required=True)
+    up = device.add_parser("up", help="boot a twin with a firmware bundle and leave it running")
+    up.add_argument("bundle", help="bundle directory, .tar.gz or .zip")
+    up.add_argument("--id", help="analysis id to use (default: random)")
+    up.set_defaults(func=cmd_device_up)
+    down = device.add_parser("down", help="remove a device and everything it created")
+    down.add_argument("id", nargs="?")
+    down.add_argument("--all", action="store_true", help="remove every Honeyphone device, network and rule")
+    down.set_defaults(func=cmd_device_down)
+    ls = device.add_parser("list", help="list devices")
+    ls.set_defaults(func=cmd_device_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides: dict[str, object] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    settings = Settings.from_env(**overrides)
+    try:
+        return int(args.func(args, settings))
+    except HoneyphoneError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"fix:   {exc.fix}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Adapter over the Docker engine: labelled containers and networks, and cleanup."""

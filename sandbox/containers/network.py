@@ -1,0 +1,71 @@
+"""Per-analysis internal Docker networks.
+
+Each device gets its own ``--internal`` bridge: Docker adds no route off the
+host for it.  Subnets come from a configurable pool; two analyses racing for
+the same subnet is resolved by Docker refusing the overlap and us moving on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+from docker.types import IPAMConfig, IPAMPool
+
+from ..errors import DeviceError
+from ..settings import Settings
+from .labels import analysis_labels
+
+
+@dataclass(frozen=True)
+class DeviceNetwork:
+    id: str
+    name: str
+    subnet: str
+    gateway: str  # the host's own address on the bridge
+    bridge: str  # host interface name, for firewall rules
+
+    def host(self, index: int) -> str:
+        """The index-th usable address of the subnet (1 is the gateway)."""
+        return str(ipaddress.ip_network(self.subnet)[index])
+
+
+def _used_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    used = []
+    for net in client.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            if cfg.get("Subnet"):
+                used.append(ipaddress.ip_network(cfg["Subnet"], strict=False))
+    return used
+
+
+def create_device_network(client: docker.DockerClient, settings: Settings, analysis_id: str) -> DeviceNetwork:
+    pool = ipaddress.ip_network(settings.subnet_pool)
+    name = f"hp-{analysis_id}"
+    last_error: Exception | None = None
+    for candidate in pool.subnets(new_prefix=settings.subnet_prefix):
+        if any(candidate.overlaps(u) for u in _used_subnets(client)):
+            continue
+        gateway = str(candidate[1])
+        bridge = f"hp{analysis_id[:12]}"
+        try:
+            net = client.networks.create(
+                name,
+                driver="bridge",
+                internal=True,
+                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(candidate), gateway=gateway)]),
+                labels=analysis_labels(settings, analysis_id, "network"),
+                options={"com.docker.network.bridge.name": bridge},
+            )
+        except docker.errors.APIError as exc:
+            last_error = exc
+            if "overlap" in str(exc).lower():
+                continue
+            raise DeviceError(f"cannot create network {name}: {exc}") from exc
+        return DeviceNetwork(str(net.id), name, str(candidate), gateway, bridge)
+    raise DeviceError(
+        f"no free /{settings.subnet_prefix} subnet left in {settings.subnet_pool} ({last_error})",
+        fix="run `honeyphone device down --all` to remove leftovers, or widen HONEYPHONE_SUBNET_POOL",
+    )

@@ -1,0 +1,79 @@
+"""Booting and tearing down a device twin for one analysis.
+
+Boot = labelled internal network -> twin container -> ``adb connect`` ->
+``sys.boot_completed=1``.  Any failure along the way removes what was
+created before the error propagates, so a failed boot leaves nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import docker
+
+from ..containers.cleanup import CleanupReport, ExtraCleanup, cleanup
+from ..containers.device_container import DeviceContainer, container_logs, start_twin
+from ..containers.network import DeviceNetwork, create_device_network
+from ..errors import DeviceError
+from ..settings import Settings
+from .adb_server import AdbServer
+from .device import Device
+
+
+def new_analysis_id() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class TwinHandle:
+    analysis_id: str
+    container: DeviceContainer
+    device: Device
+    boot_seconds: float
+
+    @property
+    def network(self) -> DeviceNetwork:
+        return self.container.network
+
+
+def boot_twin(
+    settings: Settings,
+    client: docker.DockerClient,
+    server: AdbServer,
+    analysis_id: str,
+    *,
+    network: DeviceNetwork | None = None,
+    environment: dict[str, str] | None = None,
+) -> TwinHandle:
+    t0 = time.monotonic()
+    container: DeviceContainer | None = None
+    try:
+        net = network or create_device_network(client, settings, analysis_id)
+        container = start_twin(client, settings, analysis_id, net, environment=environment)
+        device = Device.connect(server, container.serial, settings, timeout=settings.boot_timeout_s)
+        device.wait_for_boot()
+        return TwinHandle(analysis_id, container, device, time.monotonic() - t0)
+    except BaseException as exc:
+        logs = container_logs(client, container.container_id) if container else ""
+        if container is not None:
+            server_client = server.client()
+            try:
+                server_client.disconnect(container.serial)
+            except Exception:
+                pass
+        cleanup(client, settings, analysis_id)
+        if isinstance(exc, DeviceError) and logs:
+            raise DeviceError(f"{exc.message}\n--- twin log ---\n{logs}", fix=exc.fix) from exc
+        raise
+
+
+def shutdown_twin(
+    settings: Settings,
+    client: docker.DockerClient,
+    handle: TwinHandle,
+    extra: tuple[ExtraCleanup, ...] = (),
+) -> CleanupReport:
+    handle.device.disconnect()
+    return cleanup(client, settings, handle.analysis_id, extra)

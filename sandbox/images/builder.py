@@ -1,0 +1,179 @@
+"""Image builds that work with no container registry.
+
+The Dockerfiles name a Debian base (``BASE_IMAGE``).  When that base is
+neither present nor pullable, the builder makes the same Debian release from
+Debian's own packages (``mmdebstrap --variant=minbase`` then ``docker import``)
+and builds the unchanged Dockerfile on it.  A build is skipped when an image
+exists whose label records the same content hash of its build context and
+base, so repeated ``make test`` runs cost nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from ..errors import EnvironmentProblem, ImageError
+from ..settings import Settings
+
+Progress = Callable[[str], None]
+KNOWN_IMAGES = ("twin", "fakenet")
+
+
+def images_dir(settings: Settings) -> Path:
+    """The ``emulator_images/`` directory (repo checkout or HONEYPHONE_IMAGES_DIR)."""
+    if settings.images_dir is not None:
+        return settings.images_dir
+    return Path(__file__).resolve().parents[2] / "emulator_images"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    tag: str
+    image_id: str
+    cached: bool
+    base: str
+    seconds: float
+
+
+def context_hash(context: Path, extra: str) -> str:
+    """sha256 over every file's relative path, mode and bytes, plus ``extra``."""
+    h = hashlib.sha256(extra.encode())
+    for path in sorted(context.rglob("*")):
+        rel = path.relative_to(context)
+        if "__pycache__" in rel.parts or path.suffix == ".pyc" or path.is_dir():
+            continue
+        h.update(str(rel).encode() + b"\0" + oct(path.stat().st_mode & 0o111).encode() + b"\0")
+        h.update(path.read_bytes() if not path.is_symlink() else os.readlink(path).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class ImageBuilder:
+    """Builds Honeyphone images on the local Docker engine."""
+
+    def __init__(self, settings: Settings, client: docker.DockerClient, progress: Progress | None = None):
+        self._settings = settings
+        self._client = client
+        self._progress: Progress = progress or (lambda _msg: None)
+
+    def tag_for(self, name: str) -> str:
+        if name == "twin":
+            return self._settings.twin_image
+        if name == "fakenet":
+            return self._settings.fakenet_image
+        raise ImageError(f"unknown image {name!r}", fix=f"choose one of {', '.join(KNOWN_IMAGES)}")
+
+    # -- base image ---------------------------------------------------------
+
+    def _image_id(self, ref: str) -> str | None:
+        try:
+            return str(self._client.images.get(ref).id)
+        except docker.errors.ImageNotFound:
+            return None
+
+    def ensure_base(self) -> str:
+        """Return a local image reference for the Debian base, creating it if needed."""
+        s = self._settings
+        for ref in (s.base_image, s.local_base_image):
+            if self._image_id(ref):
+                return ref
+        self._progress(f"pulling {s.base_image}")
+        try:
+            self._client.images.pull(s.base_image)
+            return s.base_image
+        except docker.errors.APIError as exc:
+            self._progress(f"cannot pull {s.base_image} ({exc.explanation or exc}); building it from Debian packages")
+        self._bootstrap_base()
+        return s.local_base_image
+
+    def _bootstrap_base(self) -> None:
+        s = self._settings
+        mmdebstrap = shutil.which("mmdebstrap")
+        if mmdebstrap is None:
+            raise EnvironmentProblem(
+                f"the base image {s.base_image} cannot be pulled and mmdebstrap is not installed",
+                fix="apt-get install -y mmdebstrap (or load the base image with docker load)",
+            )
+        tmp_root = s.data_dir / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=tmp_root, prefix="base-") as tmp:
+            tar = Path(tmp) / "base.tar"
+            self._progress(f"mmdebstrap {s.debian_suite} (minbase)")
+            proc = subprocess.run(
+                [mmdebstrap, "--variant=minbase", "--format=tar", s.debian_suite, str(tar)],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+                raise ImageError(
+                    "mmdebstrap failed: " + " | ".join(tail),
+                    fix="check that Debian's package mirror is reachable and that you are root",
+                )
+            repo, _, tag = s.local_base_image.partition(":")
+            self._progress(f"docker import -> {s.local_base_image}")
+            with open(tar, "rb") as f:
+                self._client.api.import_image_from_data(
+                    f.read(), repository=repo, tag=tag or "latest",
+                    changes=['CMD ["bash"]', "ENV LANG=C.UTF-8"],
+                )
+
+    # -- build --------------------------------------------------------------
+
+    def build(self, name: str, *, force: bool = False) -> BuildResult:
+        t0 = time.monotonic()
+        tag = self.tag_for(name)
+        context = images_dir(self._settings) / name
+        if not (context / "Dockerfile").is_file():
+            raise ImageError(f"no Dockerfile at {context}", fix="run from a Honeyphone checkout or set HONEYPHONE_IMAGES_DIR")
+        base = self.ensure_base()
+        base_id = self._image_id(base) or base
+        digest = context_hash(context, extra=base_id)
+        label = f"{self._settings.label_prefix}.context-sha256"
+        if not force:
+            try:
+                existing = self._client.images.get(tag)
+                if existing.labels.get(label) == digest:
+                    self._progress(f"{tag} is up to date")
+                    return BuildResult(name, tag, str(existing.id), True, base, time.monotonic() - t0)
+            except docker.errors.ImageNotFound:
+                pass
+        self._progress(f"building {tag} on {base}")
+        image_id = self._docker_build(context, tag, base, {label: digest, self._settings.label_role: f"image-{name}"})
+        return BuildResult(name, tag, image_id, False, base, time.monotonic() - t0)
+
+    def _docker_build(self, context: Path, tag: str, base: str, labels: dict[str, str]) -> str:
+        stream: Any = self._client.api.build(
+            path=str(context), tag=tag, buildargs={"BASE_IMAGE": base}, labels=labels,
+            decode=True, rm=True, forcerm=True, pull=False,
+        )
+        last: list[str] = []
+        for chunk in stream:
+            if "error" in chunk:
+                detail = str(chunk.get("error", "")).strip()
+                raise ImageError(
+                    f"docker build of {tag} failed: {detail}\n" + "\n".join(last[-15:]),
+                    fix="read the build log above; a failing apt-get usually means no network to Debian's mirror",
+                )
+            line = str(chunk.get("stream", "")).strip()
+            if line:
+                last.append(line)
+                if line.startswith("Step ") or line.startswith("Successfully"):
+                    self._progress(line)
+        image_id = self._image_id(tag)
+        if image_id is None:
+            raise ImageError(f"docker build of {tag} produced no image:\n" + "\n".join(last[-15:]))
+        return image_id

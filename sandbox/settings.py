@@ -1,0 +1,91 @@
+"""The one typed settings object.
+
+Every component takes a ``Settings`` explicitly; there are no module globals.
+``Settings.from_env()`` is the only place that reads the process environment,
+and it is called by entry points (CLI, worker), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "honeyphone"
+
+
+@dataclass(frozen=True)
+class BundleLimits:
+    """Bounds that keep a hostile bundle from exhausting the host."""
+
+    max_files: int = 10_000
+    max_file_bytes: int = 256 * 1024 * 1024
+    max_total_bytes: int = 1024 * 1024 * 1024
+    max_manifest_bytes: int = 64 * 1024
+    max_depth: int = 32
+    max_services: int = 64
+    max_apps: int = 64
+
+
+@dataclass(frozen=True)
+class DeviceLimits:
+    """Resource caps applied to every device container."""
+
+    memory_bytes: int = 1024 * 1024 * 1024
+    nano_cpus: int = 1_000_000_000
+    pids: int = 512
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Honeyphone process may be configured with."""
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    images_dir: Path | None = None  # None: emulator_images/ of this checkout
+    docker_url: str | None = None  # None: the Docker SDK's from_env() default
+    adb_path: str = "adb"
+    adb_server_port: int = 5037
+    label_prefix: str = "dev.honeyphone"
+    twin_image: str = "honeyphone/twin:latest"
+    fakenet_image: str = "honeyphone/fakenet:latest"
+    base_image: str = "debian:bookworm-slim"
+    local_base_image: str = "honeyphone/debian-base:bookworm"
+    debian_suite: str = "bookworm"
+    boot_timeout_s: float = 60.0
+    command_timeout_s: float = 120.0
+    subnet_pool: str = "10.213.0.0/16"
+    subnet_prefix: int = 28
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
+    device_limits: DeviceLimits = field(default_factory=DeviceLimits)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Build settings from ``HONEYPHONE_*`` variables, then explicit overrides."""
+        env = os.environ
+        kwargs: dict[str, object] = {}
+        if "HONEYPHONE_DATA_DIR" in env:
+            kwargs["data_dir"] = Path(env["HONEYPHONE_DATA_DIR"])
+        if "DOCKER_HOST" in env:
+            kwargs["docker_url"] = env["DOCKER_HOST"]
+        if "HONEYPHONE_ADB" in env:
+            kwargs["adb_path"] = env["HONEYPHONE_ADB"]
+        if "ANDROID_ADB_SERVER_PORT" in env:
+            kwargs["adb_server_port"] = int(env["ANDROID_ADB_SERVER_PORT"])
+        if "HONEYPHONE_IMAGES_DIR" in env:
+            kwargs["images_dir"] = Path(env["HONEYPHONE_IMAGES_DIR"])
+        if "HONEYPHONE_SUBNET_POOL" in env:
+            kwargs["subnet_pool"] = env["HONEYPHONE_SUBNET_POOL"]
+        kwargs.update(overrides)
+        return replace(cls(), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def label_analysis(self) -> str:
+        """Docker label key carrying the analysis id on every resource we create."""
+        return f"{self.label_prefix}.analysis"
+
+    @property
+    def label_role(self) -> str:
+        return f"{self.label_prefix}.role"
