@@ -93,7 +93,7 @@ def is_running(client: docker.DockerClient, container_id: str) -> bool:
         c = client.containers.get(container_id)
     except docker.errors.NotFound:
         return False
-    return c.status == "running"
+    return bool(c.status == "running")
 
 
 def container_logs(client: docker.DockerClient, container_id: str, tail: int = 50) -> str:

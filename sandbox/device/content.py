@@ -1,8 +1,8 @@
 """Building ``content`` command lines and parsing what ``content query`` prints.
 
 Escaping and quoting live here, once, for every device kind.  Current Android
-splits ``--bind COL:TYPE:VALUE`` on the first two unescaped colons and turns
-``\\:`` back into ``:`` in the value, so every ``:`` in a value is escaped.
+splits ``--bind COL:TYPE:VALUE`` on unescaped colons, a backslash making the
+next character literal, so every ``:`` and ``\\`` in a value is escaped.
 The whole command goes through ``shlex.quote`` because ``adb shell`` joins
 its arguments and the device shell splits them again.
 
@@ -49,7 +49,8 @@ class Bind:
 
 
 def escape_value(value: str) -> str:
-    return value.replace(":", "\\:")
+    """Current Content.java: a backslash makes the next character literal."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
 def insert_command(uri: str, values: Mapping[str, BindValue], user: int | None = None) -> str:

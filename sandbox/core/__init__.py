@@ -1,0 +1,1 @@
+"""Core: the analysis pipeline, its request/outcome types, clock and verdicts."""
