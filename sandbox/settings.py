@@ -40,6 +40,21 @@ class DeviceLimits:
 
 
 @dataclass(frozen=True)
+class FleetSettings:
+    """The orchestrator, its workers and their clients (``honeyphone serve/worker/submit``)."""
+
+    listen: str = "127.0.0.1:50551"  # serve's default and the clients' default server
+    lease_seconds: int = 30  # a lease not heartbeaten for this long is re-queued
+    max_attempts: int = 3  # leases an analysis may use up before it fails
+    max_firmware_bytes: int = 1024 * 1024 * 1024
+    max_artifact_bytes: int = 1024 * 1024 * 1024
+    max_report_bytes: int = 16 * 1024 * 1024
+    server_threads: int = 256  # one per open WatchAnalysis stream, plus unary calls
+    slot_memory_bytes: int = 1024 * 1024 * 1024  # a worker refuses slots beyond these
+    slot_cpus: float = 0.5
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Honeyphone process may be configured with."""
 
@@ -55,11 +70,15 @@ class Settings:
     local_base_image: str = "honeyphone/debian-base:bookworm"
     debian_suite: str = "bookworm"
     boot_timeout_s: float = 60.0
+    # Device seconds per real second on the twin.  28800 runs 96 device hours
+    # in 12 s; every sleep and timeout inside the firmware shrinks by as much.
+    clock_rate: float = 28800.0
     command_timeout_s: float = 120.0
     subnet_pool: str = "10.213.0.0/16"
     subnet_prefix: int = 28
     bundle_limits: BundleLimits = field(default_factory=BundleLimits)
     device_limits: DeviceLimits = field(default_factory=DeviceLimits)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -43,9 +43,14 @@ WrapFactory = Callable[[str, str], ServiceWrap]
 def push_bundle_files(device: Device, bundle: Bundle) -> int:
     """Push ``files/`` to the device; returns the number of files pushed."""
     count = 0
+    dirs = list(bundle.directories())
+    if dirs:
+        device.shell(["mkdir", "-p", *dirs]).check()
     for device_path, host_path, mode in bundle.files():
         device.push(host_path, device_path, mode=mode)
         count += 1
+    for link in bundle.symlinks():
+        device.shell(["ln", "-sfn", link.target, link.device_path]).check()
     return count
 
 
@@ -61,6 +66,8 @@ def services_manifest(bundle: Bundle, wrap_for: WrapFactory) -> dict[str, object
             "cwd": svc.cwd or "/",
             "log": f"{LOG_DIR}/{svc.name}.log",
         }
+        if wrap.argv_prefix:
+            entry["tracer_argc"] = 1
         if not wrap.prefix_drops_privileges and uid != 0:
             entry["drop_to_uid"] = uid
             entry["drop_to_gid"] = uid
@@ -72,10 +79,14 @@ def no_wrap(name: str, user: str) -> ServiceWrap:
     return ServiceWrap()
 
 
-def install_twin_bundle(device: Device, bundle: Bundle, wrap_for: WrapFactory = no_wrap) -> int:
+def install_twin_bundle(
+    device: Device, bundle: Bundle, wrap_for: WrapFactory = no_wrap, clock: Mapping[str, float] | None = None
+) -> int:
     """Push files and the services manifest.  Services are not started yet."""
     pushed = push_bundle_files(device, bundle)
     manifest = services_manifest(bundle, wrap_for)
+    if clock is not None:
+        manifest["clock"] = dict(clock)
     device.shell(["mkdir", "-p", LOG_DIR]).check()
     device.push_bytes(json.dumps(manifest, indent=1).encode(), SERVICES_JSON, mode=0o644)
     return pushed

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from . import clockd, paths
 
 SERVICES_JSON = "/system/etc/honeyphone/services.json"
 RUN_DIR = "/run/honeyphone/services"
@@ -54,13 +54,59 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def start_clock(clock: dict[str, object]) -> dict[str, str]:
+    """Start the shared device clock anchor; returns the env that joins it."""
+    start = float(clock["start_epoch"])  # type: ignore[arg-type]
+    rate = float(clock["rate"])  # type: ignore[arg-type]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start))
+    env_file = paths.under(clockd.CLOCK_ENV)
+    env_file.unlink(missing_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/system/bin:/usr/bin:/bin"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", "/opt/honeyphone"),
+        "TZ": "UTC",
+        "FAKETIME_DONT_RESET": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "0",
+        "HONEYPHONE_CLOCK_RATE": repr(rate),
+    }
+    proc = subprocess.Popen(
+        ["faketime", "-f", f"@{stamp} x{rate:g}", sys.executable, "-m", "twinrt.clockd"],
+        env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    (_run_dir() / "clock.pid").write_text(str(proc.pid), encoding="ascii")
+    deadline = time.monotonic() + 10
+    while not env_file.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("device clock did not start")
+        time.sleep(0.01)
+    joined = dict(
+        line.split("=", 1) for line in env_file.read_text(encoding="utf-8").splitlines() if "=" in line
+    )
+    joined["TZ"] = "UTC"
+    # Every adb shell joins the device clock too, so `date` prints device time.
+    shell_env = paths.under(paths.SHELL_ENV_FILE)
+    shell_env.parent.mkdir(parents=True, exist_ok=True)
+    shell_env.write_text("".join(f"{k}={v}\n" for k, v in joined.items()), encoding="utf-8")
+    return joined
+
+
 def start() -> list[dict[str, object]]:
     started: list[dict[str, object]] = []
+    data = json.loads(paths.under(SERVICES_JSON).read_text(encoding="utf-8"))
+    clock_env: dict[str, str] = {}
+    if isinstance(data.get("clock"), dict):
+        clock_env = start_clock(data["clock"])
     for spec in load_specs():
         name = str(spec["name"])
         argv = [str(a) for a in spec["argv"]]  # type: ignore[attr-defined]
         env = {"PATH": os.environ.get("PATH", "/system/bin:/usr/bin:/bin")}
+        env.update(clock_env)
         env.update({str(k): str(v) for k, v in dict(spec.get("env", {})).items()})  # type: ignore[call-overload]
+        if spec.get("tracer_argc") and "LD_PRELOAD" in env:
+            # The tracer itself stays on real time (its timestamps are mapped on
+            # the host); the traced service gets the preload through strace -E.
+            n = int(spec["tracer_argc"])  # type: ignore[call-overload]
+            argv = argv[:n] + ["-E", f"LD_PRELOAD={env.pop('LD_PRELOAD')}"] + argv[n:]
         log_path = paths.under(str(spec.get("log", f"/data/honeyphone/logs/{name}.log")))
         log_path.parent.mkdir(parents=True, exist_ok=True)
         uid = spec.get("drop_to_uid")
@@ -91,6 +137,8 @@ def start() -> list[dict[str, object]]:
 def status() -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for pidfile in sorted(_run_dir().glob("*.pid")):
+        if pidfile.stem == "clock":
+            continue
         pid = int(pidfile.read_text(encoding="ascii"))
         out.append({"name": pidfile.stem, "pid": pid, "running": _alive(pid)})
     return out
@@ -109,6 +157,7 @@ def stop(grace: float = 3.0) -> None:
             time.sleep(0.05)
     for pidfile in _run_dir().glob("*.pid"):
         pidfile.unlink(missing_ok=True)
+    paths.under(paths.SHELL_ENV_FILE).unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ and reparented here) and shuts everything down on SIGTERM.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import pwd
 import signal
@@ -61,6 +62,28 @@ def set_boot_props() -> None:
     props.set_prop("init.svc.adbd", "starting")
 
 
+def configure_dns(resolv_conf: str = "/etc/resolv.conf") -> None:
+    """Use the analysis' fakenet as the only resolver when ``HONEYPHONE_DNS`` names it.
+
+    Docker points resolv.conf at its embedded resolver; the host passes the
+    fakenet's address instead so name lookups are answered (and logged) there.
+    resolv.conf is a bind mount, so it is rewritten in place, not replaced.
+    """
+    server = os.environ.get("HONEYPHONE_DNS", "").strip()
+    if not server:
+        return
+    try:
+        ipaddress.IPv4Address(server)
+    except ValueError:
+        log(f"ignoring HONEYPHONE_DNS={server!r}: not an IPv4 address")
+        return
+    try:
+        with open(resolv_conf, "w", encoding="ascii") as f:
+            f.write(f"nameserver {server}\noptions timeout:2 attempts:2\n")
+    except OSError as exc:
+        log(f"cannot write {resolv_conf}: {exc}")
+
+
 def start_adbd() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "twinrt.adbd", "--host", "0.0.0.0", "--port", str(ADBD_PORT)],
@@ -106,6 +129,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     t0 = time.monotonic()
+    configure_dns()
     set_boot_props()
     try:
         prepare_storage()

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import paths
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-@:]{1,256}$")
-MAX_VALUE = 92  # PROP_VALUE_MAX on Android, for non ro.* properties
+MAX_VALUE = 92  # PROP_VALUE_MAX on Android, counting the NUL, for non ro.* properties
 
 
 class PropError(Exception):
@@ -63,7 +63,7 @@ def get(name: str, default: str = "") -> str:
 def set_prop(name: str, value: str) -> None:
     if not _NAME.match(name):
         raise PropError(f"Failed to set property '{name}' to '{value}'.")
-    if not name.startswith("ro.") and len(value.encode("utf-8")) > MAX_VALUE:
+    if not name.startswith("ro.") and len(value.encode("utf-8")) >= MAX_VALUE:
         raise PropError(f"Failed to set property '{name}' to '{value}'.")
     current = read_all()
     if name.startswith("ro.") and name in current:

@@ -1,0 +1,80 @@
+"""The twin's accelerated device clock (libfaketime, one shared base).
+
+``config()`` goes into the services manifest; ``hpctl start`` launches the
+anchor before any service, so every firmware process shares one clock.  The
+host then only waits: device time passes by itself at ``rate``.  The mapping
+comes from (real, device) samples the anchor takes in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..device.device import Device
+from ..errors import DeviceError
+from .mapping import ClockMapping
+
+CLOCK_JSON = "/run/honeyphone/clock.json"
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    start_epoch: float
+    rate: float
+
+    def manifest_entry(self) -> dict[str, float]:
+        return {"start_epoch": self.start_epoch, "rate": self.rate}
+
+
+class TwinClock:
+    """Clock control for the twin: configure, read the mapping, run to a horizon."""
+
+    def __init__(self, device: Device, config: ClockConfig):
+        self._device = device
+        self.config = config
+        self._mapping: ClockMapping | None = None
+
+    def mapping(self) -> ClockMapping:
+        """Fit the host->device mapping from the anchor's samples (cached)."""
+        if self._mapping is None:
+            deadline = time.monotonic() + 10
+            while True:
+                res = self._device.shell(["cat", CLOCK_JSON])
+                if res.exit_code == 0 and res.text.strip():
+                    break
+                if time.monotonic() > deadline:
+                    raise DeviceError("the twin's device clock did not publish its state", fix="check `hpctl status`")
+                time.sleep(0.05)
+            state = json.loads(res.text)
+            real, device = state["samples"][-1]
+            self._mapping = ClockMapping.linear(float(real), float(device), float(state["rate"]))
+        return self._mapping
+
+    def device_now(self) -> float:
+        return self.mapping().to_device(time.time())
+
+    def device_hours_elapsed(self) -> float:
+        return (self.device_now() - self.config.start_epoch) / HOUR
+
+    def run_until(
+        self,
+        hours: float,
+        progress: Callable[[float], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        tick: float = 0.25,
+    ) -> float:
+        """Wait until ``hours`` of device time have passed since the start."""
+        mapping = self.mapping()
+        target_host = mapping.to_host(self.config.start_epoch + hours * HOUR)
+        while True:
+            now = time.time()
+            elapsed = (mapping.to_device(now) - self.config.start_epoch) / HOUR
+            if progress:
+                progress(min(elapsed, hours))
+            if now >= target_host or (should_stop and should_stop()):
+                return min(elapsed, hours)
+            time.sleep(min(tick, max(0.0, target_host - now)))

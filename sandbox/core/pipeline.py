@@ -1,0 +1,247 @@
+"""The one-shot analysis: boot, plant, start firmware, fast-forward, capture,
+tear down, detect, report.
+
+Every resource is created under the analysis id and removed in ``finally``
+(containers, networks, firewall rules, capture process, temp files), so an
+exception at any step leaves nothing behind.  The outcome always says why an
+analysis could not complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from ..bundle import Bundle, load_bundle
+from ..canary import CanarySpec, generate
+from ..canary.serialize import to_json as canaries_to_json
+from ..clock.mapping import ClockMapping
+from ..clock.twin_clock import ClockConfig, TwinClock
+from ..containers.cleanup import cleanup
+from ..containers.engine import docker_client
+from ..containers.network import create_device_network
+from ..device.adb_server import AdbServer
+from ..device.firmware import ServiceWrap, install_twin_bundle, start_services, stop_services
+from ..device.twin import TwinHandle, boot_twin
+from ..errors import HoneyphoneError
+from ..monitor.strace_cmd import strace_argv
+from ..network import containment
+from ..network.capture import Capture
+from ..network.fakenet import collect_logs, fetch_ca_pem, start_fakenet, stop_fakenet, wait_ready
+from ..network.routing import route_via
+from ..network.trust import install_ca_twin
+from ..settings import Settings
+from .analysis import (
+    AnalysisOutcome,
+    AnalysisRequest,
+    CancelToken,
+    ProgressEvent,
+    ProgressFn,
+    Runner,
+    Stage,
+)
+from .planting import plant
+
+TRACE_DIR = "/data/honeyphone/trace"
+HOUR = 3600.0
+
+
+class Cancelled(HoneyphoneError):
+    pass
+
+
+@dataclass
+class RunState:
+    """What a run collected, filled step by step (mutable on purpose: it is the run's scratchpad)."""
+
+    analysis_id: str
+    out: Path
+    timeline: list[dict[str, object]] = field(default_factory=list)
+    mapping: ClockMapping | None = None
+    services: list[dict[str, object]] = field(default_factory=list)
+    plant_seconds: float = 0.0
+    boot_seconds: float = 0.0
+
+    def mark(self, event: str, host_ts: float | None = None, **extra: object) -> None:
+        self.timeline.append({"event": event, "host_time": host_ts or time.time(), **extra})
+
+
+def _wrap_for(state: RunState) -> Callable[[str, str], ServiceWrap]:
+    def wrap(name: str, user: str) -> ServiceWrap:
+        prefix = strace_argv(["__CMD__"], f"{TRACE_DIR}/{name}.strace")
+        prefix = prefix[: prefix.index("--")]
+        if user != "root":
+            prefix += ["-u", user]
+        return ServiceWrap(argv_prefix=[*prefix, "--"], prefix_drops_privileges=True)
+
+    return wrap
+
+
+def _check_cancel(cancel: CancelToken) -> None:
+    if cancel.cancelled:
+        raise Cancelled("the analysis was cancelled")
+
+
+def run_analysis(
+    settings: Settings,
+    request: AnalysisRequest,
+    progress: ProgressFn,
+    cancel: CancelToken,
+    artifacts_dir: Path,
+    *,
+    client: docker.DockerClient | None = None,
+) -> AnalysisOutcome:
+    """Run one analysis end to end on the local Docker engine."""
+    from .report import build_report  # detection is heavy; import when needed
+
+    aid = request.analysis_id
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    state = RunState(aid, artifacts_dir)
+    scenario = request.scenario
+    bundle: Bundle | None = None
+    capture: Capture | None = None
+    client = client or docker_client(settings)
+    server = AdbServer.from_settings(settings)
+    handle: TwinHandle | None = None
+    try:
+        workdir = settings.data_dir / "tmp" / "bundles"
+        workdir.mkdir(parents=True, exist_ok=True)
+        bundle = load_bundle(request.bundle_path, settings.bundle_limits, workdir)
+        if bundle.manifest.firmware.profile != "twin":
+            raise HoneyphoneError(
+                f"profile {bundle.manifest.firmware.profile!r} needs the Android emulator, which this worker cannot run",
+                fix="run it on a worker that advertises the android profile",
+            )
+        canaries = generate(CanarySpec(
+            seed=scenario.seed, analysis_id=aid, contacts=scenario.contacts, sms=scenario.sms,
+            calls=scenario.calls, locale=scenario.locale,
+        ))
+        (artifacts_dir / "canaries.json").write_text(canaries_to_json(canaries), encoding="utf-8")
+
+        progress(ProgressEvent(Stage.BOOTING, "creating network and fakenet"))
+        network = create_device_network(client, settings, aid)
+        rules = containment.install_rules(aid, network.bridge)
+        del rules
+        fakenet = start_fakenet(client, settings, aid, network)
+        capture = Capture(network.bridge, artifacts_dir / "capture.pcap").start()
+        wait_ready(client, fakenet)
+        _check_cancel(cancel)
+        progress(ProgressEvent(Stage.BOOTING, "booting device twin"))
+        handle = boot_twin(settings, client, server, aid, network=network,
+                           environment={"HONEYPHONE_DNS": fakenet.ip})
+        state.boot_seconds = handle.boot_seconds
+        state.mark("boot")
+        route_via(client, handle.container.container_id, fakenet.ip)
+        install_ca_twin(handle.device, fetch_ca_pem(client, fakenet), aid)
+        _check_cancel(cancel)
+
+        progress(ProgressEvent(Stage.PLANTING, f"planting {len(canaries.contacts)} contacts, "
+                               f"{len(canaries.sms)} SMS, {len(canaries.calls)} calls"))
+        report = plant(handle.device, canaries)
+        state.plant_seconds = report.seconds
+        state.mark("planting", contacts=report.contacts, sms=report.sms, calls=report.calls)
+        _check_cancel(cancel)
+
+        start_epoch = float(int(time.time()))
+        clock = ClockConfig(start_epoch=start_epoch, rate=settings.clock_rate)
+        install_twin_bundle(handle.device, bundle, _wrap_for(state), clock=clock.manifest_entry())
+        handle.device.shell(["mkdir", "-p", TRACE_DIR]).check()
+        started = start_services(handle.device)
+        twin_clock = TwinClock(handle.device, clock)
+        state.mapping = twin_clock.mapping()
+        for svc in started:
+            state.services.append({"name": svc.name, "pid": svc.pid})
+            state.mark("process_start", process=svc.name, pid=svc.pid)
+
+        def on_progress(hours: float) -> None:
+            progress(ProgressEvent(Stage.FAST_FORWARDING, f"{hours:.1f}/{scenario.hours:g} device hours", hours))
+
+        reached = twin_clock.run_until(scenario.hours, on_progress, should_stop=lambda: cancel.cancelled)
+        _check_cancel(cancel)
+        state.mark("horizon", device_hours=reached)
+
+        progress(ProgressEvent(Stage.ANALYZING, "collecting artifacts"))
+        stop_services(handle.device)
+        _pull_traces(handle, artifacts_dir / "syscalls")
+        _pull_logs(handle, artifacts_dir / "service-logs", [s["name"] for s in state.services])
+        capture_result = capture.stop()
+        capture = None
+        stop_fakenet(client, fakenet)
+        logs = collect_logs(client, fakenet, artifacts_dir)
+        del capture_result
+        progress(ProgressEvent(Stage.ANALYZING, "detecting leaks"))
+        rep = build_report(
+            settings=settings, request=request, bundle=bundle, canaries=canaries, state=state,
+            fakenet_dir=logs.dir, pcap=artifacts_dir / "capture.pcap", device_ip=handle.container.ip,
+            syscalls_dir=artifacts_dir / "syscalls",
+        )
+        (artifacts_dir / "report.json").write_text(json.dumps(rep.report, indent=2), encoding="utf-8")
+        progress(ProgressEvent(Stage.FINISHED, f"verdict: {rep.verdict.value}"))
+        return AnalysisOutcome(aid, rep.verdict, rep.report, _artifact_map(artifacts_dir))
+    except Cancelled as exc:
+        progress(ProgressEvent(Stage.CANCELLED, str(exc)))
+        return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=str(exc))
+    except HoneyphoneError as exc:
+        msg = exc.message + (f" (fix: {exc.fix})" if exc.fix else "")
+        progress(ProgressEvent(Stage.FAILED, msg))
+        return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=msg)
+    finally:
+        if capture is not None:
+            try:
+                capture.stop()
+            except Exception:
+                pass
+        if handle is not None:
+            handle.device.disconnect()
+        cleanup(client, settings, aid, extra=(containment.remove_rules,))
+        if bundle is not None:
+            bundle.cleanup()
+
+
+def _pull_traces(handle: TwinHandle, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    listing = handle.device.shell(f"ls {TRACE_DIR}").text.split()
+    for name in listing:
+        if name.endswith(".strace") and "/" not in name:
+            handle.device.pull(f"{TRACE_DIR}/{name}", dest / name)
+
+
+def _pull_logs(handle: TwinHandle, dest: Path, names: list[object]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        remote = f"/data/honeyphone/logs/{name}.log"
+        try:
+            handle.device.pull(remote, dest / f"{name}.log")
+        except HoneyphoneError:
+            pass
+
+
+def _artifact_map(artifacts_dir: Path) -> dict[str, Path]:
+    names = {
+        "pcap": "capture.pcap", "flows": "fakenet/flows.jsonl", "dns": "fakenet/dns.jsonl",
+        "report.json": "report.json", "report.html": "report.html", "canaries": "canaries.json",
+    }
+    out = {k: artifacts_dir / v for k, v in names.items() if (artifacts_dir / v).exists()}
+    sys_dir = artifacts_dir / "syscalls"
+    if sys_dir.is_dir():
+        for p in sorted(sys_dir.glob("*.strace")):
+            out[f"syscalls/{p.name}"] = p
+    return out
+
+
+def make_runner(settings: Settings) -> Runner:
+    """The worker's default runner: a full local analysis per request."""
+
+    def runner(request: AnalysisRequest, progress: ProgressFn, cancel: CancelToken) -> AnalysisOutcome:
+        out = settings.data_dir / "worker-runs" / request.analysis_id
+        if out.exists():
+            shutil.rmtree(out)
+        return run_analysis(settings, request, progress, cancel, out)
+
+    return runner
