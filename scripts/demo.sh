@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-host.sh
-.venv/bin/honeyphone images build twin
+.venv/bin/honeyphone images build twin fakenet
 HP=.venv/bin/honeyphone
 id="demo$(date +%s)"
 trap '$HP device down "$id" >/dev/null 2>&1 || true' EXIT

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-host.sh
-.venv/bin/honeyphone images build twin
+.venv/bin/honeyphone images build twin fakenet
 .venv/bin/mypy sandbox
 exec .venv/bin/pytest -n "${HONEYPHONE_TEST_WORKERS:-auto}" "$@" tests

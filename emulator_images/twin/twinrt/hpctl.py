@@ -69,10 +69,13 @@ def start_clock(clock: dict[str, object]) -> dict[str, str]:
         "FAKETIME_DONT_FAKE_MONOTONIC": "0",
         "HONEYPHONE_CLOCK_RATE": repr(rate),
     }
-    proc = subprocess.Popen(
-        ["faketime", "-f", f"@{stamp} x{rate:g}", sys.executable, "-m", "twinrt.clockd"],
-        env=env, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
+    log_path = paths.under("/data/honeyphone/logs/clock.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as logf:  # never the caller's stdout: adb shell would wait on it
+        proc = subprocess.Popen(
+            ["faketime", "-f", f"@{stamp} x{rate:g}", sys.executable, "-m", "twinrt.clockd"],
+            env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     (_run_dir() / "clock.pid").write_text(str(proc.pid), encoding="ascii")
     deadline = time.monotonic() + 10
     while not env_file.exists():

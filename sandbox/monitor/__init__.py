@@ -1,0 +1,76 @@
+"""Syscall monitor: which firmware process read the canary stores, and which
+process connected where and sent how much.
+
+Pure logic over text.  :mod:`.strace_cmd` builds the strace argv the device
+runs; :mod:`.parser` streams that trace into :mod:`.events`; :mod:`.summary`
+folds events into a process tree with per-process store reads and
+destinations.  Another layer runs strace in the container and maps host
+time to device time.
+"""
+
+from .events import (
+    CANARY_STORES,
+    CanaryStore,
+    Comm,
+    Connect,
+    Event,
+    Exec,
+    Exit,
+    Fork,
+    Open,
+    Send,
+)
+from .parser import (
+    ParseStats,
+    StraceParser,
+    canary_store_for_path,
+    content_command_store,
+    parse_file,
+    parse_lines,
+)
+from .strace_cmd import TRACED_SYSCALLS, strace_argv
+from .summary import (
+    Ancestor,
+    ConnectionRow,
+    Destination,
+    ProcessInfo,
+    StoreAccess,
+    StoreReader,
+    Summary,
+    SummaryBuilder,
+    summarize,
+    summarize_file,
+    summarize_lines,
+)
+
+__all__ = [
+    "CANARY_STORES",
+    "TRACED_SYSCALLS",
+    "Ancestor",
+    "CanaryStore",
+    "Comm",
+    "Connect",
+    "ConnectionRow",
+    "Destination",
+    "Event",
+    "Exec",
+    "Exit",
+    "Fork",
+    "Open",
+    "ParseStats",
+    "ProcessInfo",
+    "Send",
+    "StoreAccess",
+    "StoreReader",
+    "StraceParser",
+    "Summary",
+    "SummaryBuilder",
+    "canary_store_for_path",
+    "content_command_store",
+    "parse_file",
+    "parse_lines",
+    "strace_argv",
+    "summarize",
+    "summarize_file",
+    "summarize_lines",
+]
