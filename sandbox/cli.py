@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     down.set_defaults(func=cmd_device_down)
     ls = device.add_parser("list", help="list devices")
     ls.set_defaults(func=cmd_device_list)
+
+    from .cli_fleet import add_fleet_commands
+
+    add_fleet_commands(sub)
     return p
 
 
