@@ -121,6 +121,62 @@ def cmd_device_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+EXIT_BY_VERDICT = {"clean": 0, "leak": 1, "suspicious": 3}
+
+
+def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    """One-shot analysis on the local Docker engine, no orchestrator needed."""
+    import json
+    import shutil
+    import tempfile
+
+    from .cli_progress import bar
+    from .core.analysis import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
+    from .core.pipeline import run_analysis
+    from .device.twin import new_analysis_id
+
+    for image in ("twin", "fakenet"):
+        _ensure_image(settings, image)
+    if args.clock_rate:
+        from dataclasses import replace
+
+        settings = replace(settings, clock_rate=args.clock_rate)
+    scenario = Scenario(hours=args.hours, seed=args.seed, contacts=args.contacts, sms=args.sms, calls=args.calls,
+                        locale=args.locale)
+    aid = new_analysis_id()
+    request = AnalysisRequest(aid, Path(args.bundle), scenario)
+    keep = args.artifacts is not None
+    out = Path(args.artifacts) if keep else Path(tempfile.mkdtemp(prefix=f"honeyphone-{aid}-"))
+    console = _console()
+    console.print(f"analysis [bold]{aid}[/]: {args.bundle}, {args.hours:g} device hours, seed {args.seed}")
+    with bar(console, "analysis", args.hours, "device h") as update:
+        def progress(ev: ProgressEvent) -> None:
+            if ev.stage == Stage.FAST_FORWARDING and ev.device_hours is not None:
+                update(ev.device_hours, "fast-forwarding")
+            elif ev.stage in (Stage.FINISHED,):
+                update(args.hours, ev.message)
+            else:
+                update(0.0 if ev.stage in (Stage.BOOTING, Stage.PLANTING) else args.hours, ev.message or ev.stage.value)
+
+        outcome = run_analysis(settings, request, progress, CancelToken(), out)
+    try:
+        if outcome.error is not None:
+            print(f"analysis {aid} could not be completed: {outcome.error}", file=sys.stderr)
+            return EXIT_ERROR
+        if args.report_json:
+            Path(args.report_json).write_text(json.dumps(outcome.report, indent=2), encoding="utf-8")
+        from .core.summary_text import render_summary
+
+        print(render_summary(outcome.report))
+        if keep:
+            print(f"artifacts: {out}")
+        verdict = outcome.verdict.value if outcome.verdict else "clean"
+        return EXIT_BY_VERDICT[verdict]
+    finally:
+        if not keep:
+            shutil.rmtree(out, ignore_errors=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="honeyphone", description="Catch phone firmware stealing personal data.")
     p.add_argument("--data-dir", type=Path, help="where analyses, artifacts and the store live")
@@ -131,6 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("names", nargs="+", choices=["twin", "fakenet"])
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.set_defaults(func=cmd_images_build)
+
+    an = sub.add_parser("analyze", help="analyze a firmware bundle on this machine and print the verdict")
+    an.add_argument("bundle", help="bundle directory, .tar.gz or .zip")
+    an.add_argument("--hours", type=float, default=96.0, help="device hours to fast-forward (default 96)")
+    an.add_argument("--seed", type=int, default=0, help="canary seed (default 0)")
+    an.add_argument("--contacts", type=int, default=25)
+    an.add_argument("--sms", type=int, default=40)
+    an.add_argument("--calls", type=int, default=30)
+    an.add_argument("--locale", default="en_US")
+    an.add_argument("--clock-rate", type=float, help="device seconds per real second (default from settings)")
+    an.add_argument("--report-json", help="write the JSON report here")
+    an.add_argument("--artifacts", help="keep artifacts (pcap, flows, syscalls, report) in this directory")
+    an.set_defaults(func=cmd_analyze)
 
     device = sub.add_parser("device", help="boot and remove devices for exploring by hand").add_subparsers(dest="device_cmd", required=True)
     up = device.add_parser("up", help="boot a twin with a firmware bundle and leave it running")

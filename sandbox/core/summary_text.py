@@ -1,0 +1,33 @@
+"""The short human summary printed after an analysis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+
+def render_summary(report: Mapping[str, Any]) -> str:
+    fw = report.get("firmware", {})
+    verdict = str(report.get("verdict", "?")).upper()
+    findings = list(report.get("findings", []))
+    lines = [f"{fw.get('name', '?')} {fw.get('version', '?')}: {verdict}"]
+    for reason in report.get("verdict_reasons", []):
+        lines.append(f"  reason: {reason}")
+    if findings:
+        kinds = Counter(f["canary"]["kind"] for f in findings)
+        lines.append("  leaked: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        by_dest: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
+        for f in findings:
+            d = f["destination"]
+            by_dest.setdefault((d.get("host") or "?", d.get("ip") or "?", int(d.get("port") or 0)), []).append(f)
+        for (host, ip, port), items in sorted(by_dest.items()):
+            first = min(str(i["device_time"]) for i in items)
+            chans = ",".join(sorted({str(i["channel"]) for i in items}))
+            encs = sorted({"+".join(i["encoding"]) or "clear" for i in items})
+            procs = sorted({str(i["process"]) for i in items if i.get("process")})
+            lines.append(
+                f"  -> {host} ({ip}:{port}) over {chans}: {len(items)} findings, first at device {first}, "
+                f"encodings {', '.join(encs[:4])}" + (f", by {', '.join(procs[:2])}" if procs else "")
+            )
+    return "\n".join(lines)
