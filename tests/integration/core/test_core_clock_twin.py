@@ -43,8 +43,9 @@ def test_clock_fires_on_device_schedule(hp_settings: Settings, twin: TwinHandle,
     assert len(sleep) == 1
     assert sleep[0]["t"] - sleep[0]["t0"] == pytest.approx(72 * H, rel=0.01)
     periodic = [e for e in _events(twin, "periodic") if e["event"] == "periodic"]
-    # the 4th firing, at 96 h after the service started, lies just past the horizon
-    assert [e["n"] for e in periodic] == [1, 2, 3]
+    # the 4th firing falls 96 h after the service started, right at the horizon:
+    # whether it lands before the end depends on start-up latency, so it is optional
+    assert [e["n"] for e in periodic][:3] == [1, 2, 3] and len(periodic) <= 4
     for e in periodic:
         assert e["t"] - e["t0"] == pytest.approx(e["n"] * 24 * H, rel=0.01)
     poll = [e for e in _events(twin, "poller") if e["event"] == "poll48"]
