@@ -94,8 +94,10 @@ def cmd_device_down(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.all and not args.id:
         raise HoneyphoneError("name a device id or pass --all", fix="honeyphone device list shows the ids")
+    from .network.containment import remove_rules
+
     client = docker_client(settings)
-    report = cleanup(client, settings, None if args.all else args.id)
+    report = cleanup(client, settings, None if args.all else args.id, extra=(remove_rules,))
     for c in report.containers:
         print(f"removed container {c}")
     for n in report.networks:

@@ -66,13 +66,16 @@ class TwinClock:
         progress: Callable[[float], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         tick: float = 0.25,
+        since: float | None = None,
     ) -> float:
-        """Wait until ``hours`` of device time have passed since the start."""
+        """Wait until ``hours`` of device time have passed since ``since``
+        (device epoch; default the clock's start)."""
         mapping = self.mapping()
-        target_host = mapping.to_host(self.config.start_epoch + hours * HOUR)
+        origin = self.config.start_epoch if since is None else since
+        target_host = mapping.to_host(origin + hours * HOUR)
         while True:
             now = time.time()
-            elapsed = (mapping.to_device(now) - self.config.start_epoch) / HOUR
+            elapsed = (mapping.to_device(now) - origin) / HOUR
             if progress:
                 progress(min(elapsed, hours))
             if now >= target_host or (should_stop and should_stop()):

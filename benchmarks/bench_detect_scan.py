@@ -1,0 +1,268 @@
+"""Throughput benchmark for sandbox.detect against ``grep -F`` on the same bytes.
+
+Builds ~10,000 canaries x 5 forms (phone number renderings plus an SMS body
+or a name), generates capture-like data (random binary ~40 %, text/JSON
+~25 %, HTTP-ish headers with cookies/tokens/query strings ~20 %, base64 blobs
+~15 %, plus a few planted encoded canaries), writes it to a temporary file,
+then times, in the same run:
+
+* ours: ``Scanner.scan`` over the file read back in flow-sized buffers
+  (16 KiB - 1 MiB, like reassembled flows), all decoders and hashes on;
+* grep: ``LC_ALL=C grep -F -c -f forms.txt data.bin`` (plain needle values
+  only, no decoding) via subprocess.
+
+Prints one JSON object.  ``--size-mib 20`` for a quick run; default 500.
+``--profile`` adds a cProfile top list (stderr) for the first 32 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import cProfile
+import gzip
+import io
+import json
+import os
+import pstats
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sandbox.detect import Needle, Scanner  # noqa: E402
+
+WORDS = (
+    "the of and to in is you that it he was for on are as with his they at be this have from or one had by "
+    "word but not what all were we when your can said there use an each which she do how their if will up "
+    "other about out many then them these so some her would make like him into time has look two more write "
+    "go see number no way could people my than first water been call who oil its now find long down day did "
+    "get come made may part message phone contact backup sync upload device telemetry analytics session"
+).split()
+FIRST = "Alice Bruno Chiara Dmitri Elena Farid Greta Hiro Ines Jonas Kemal Lucia Mateo Nadia Oskar Priya".split()
+LAST = "Quill Rasko Santoro Tamm Ulloa Vance Wexler Yoon Zeller Abara Bexley Corvin Dace Elwood Fenn Galt".split()
+
+
+def make_canaries(n: int, rng: random.Random) -> list[Needle]:
+    """~5 forms per canary: 4 phone renderings + an SMS body or a full name."""
+    needles: list[Needle] = []
+    for i in range(n):
+        area = 200 + (i // 10000) * 37 % 800
+        line = i % 10000
+        e164 = f"+1{area}555{line:04d}"
+        forms = [e164, f"{area}555{line:04d}", f"({area}) 555-{line:04d}", f"{area}-555-{line:04d}"]
+        if i % 2:
+            forms.append(f"Pick up {rng.choice(WORDS)} at {i % 12 + 1}pm ZQX{i:05d}{rng.randrange(36**3):x}")
+        else:
+            forms.append(f"{rng.choice(FIRST)} {rng.choice(LAST)}-{i:05d}")
+        needles.extend(Needle(f, (i, k)) for k, f in enumerate(forms))
+    return needles
+
+
+class DataGen:
+    """Deterministic capture-like byte generator."""
+
+    def __init__(self, rng: random.Random, needles: list[Needle]) -> None:
+        self.rng = rng
+        self.needles = needles
+        self.planted = 0
+
+    def text(self, n: int) -> bytes:
+        r = self.rng
+        out = []
+        size = 0
+        while size < n:
+            if r.random() < 0.3:
+                obj = {
+                    "id": r.randrange(10**9),
+                    "event": r.choice(WORDS),
+                    "ts": 1700000000000 + r.randrange(10**9),
+                    "msg": " ".join(r.choice(WORDS) for _ in range(r.randrange(3, 20))),
+                    "url": f"https:\\/\\/api.example.com\\/v{r.randrange(3)}\\/{r.choice(WORDS)}",
+                }
+                s = json.dumps(obj).replace("\\\\/", "\\/")
+            else:
+                s = " ".join(r.choice(WORDS) for _ in range(r.randrange(5, 40))).capitalize() + ".\n"
+            out.append(s.encode())
+            size += len(out[-1])
+        return b"".join(out)[:n]
+
+    def headers(self, n: int) -> bytes:
+        r = self.rng
+        out = []
+        size = 0
+        while size < n:
+            path = "/" + "/".join(r.choice(WORDS) for _ in range(r.randrange(1, 5)))
+            q = urllib.parse.urlencode({r.choice(WORDS): " ".join(r.choice(WORDS) for _ in range(r.randrange(1, 4))),
+                                        "id": r.randrange(10**6)})
+            token = base64.urlsafe_b64encode(r.randbytes(r.choice((16, 24, 32)))).decode().rstrip("=")
+            req = (
+                f"{r.choice(('GET', 'POST'))} {path}?{q} HTTP/1.1\r\n"
+                f"Host: {r.choice(WORDS)}.example.com\r\n"
+                "User-Agent: Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/116.0.0.0 Mobile Safari/537.36\r\n"
+                "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+                "Accept-Encoding: gzip, deflate, br\r\n"
+                f"Cookie: sid={r.randbytes(16).hex()}; _ga=GA1.2.{r.randrange(10**9)}.{r.randrange(10**9)}\r\n"
+                f"Authorization: Bearer {token}\r\n"
+                f"X-Request-Id: {r.randbytes(8).hex()}-{r.randbytes(4).hex()}\r\n"
+                f"Content-Length: {r.randrange(10**5)}\r\n\r\n"
+            )
+            if r.random() < 0.3:
+                req += f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Mon, 0{r.randrange(1, 9)} Jan 2024\r\n\r\n"
+            out.append(req.encode())
+            size += len(out[-1])
+        return b"".join(out)[:n]
+
+    def blob(self, n: int) -> bytes:
+        raw = self.rng.randbytes(max(1, n * 3 // 4))
+        b64 = binascii.b2a_base64(raw, newline=False)
+        return b'{"data":"' + b64 + b'"}' if self.rng.random() < 0.5 else b"payload=" + b64 + b"&v=2"
+
+    def planted_canary(self) -> bytes:
+        r = self.rng
+        value = r.choice(self.needles).value.encode()
+        enc = r.choice(("raw", "b64", "gzip-b64", "hex", "url"))
+        self.planted += 1
+        if enc == "raw":
+            return b" " + value + b" "
+        if enc == "b64":
+            return b'"' + base64.b64encode(value) + b'"'
+        if enc == "gzip-b64":
+            return b'"' + base64.b64encode(gzip.compress(value)) + b'"'
+        if enc == "hex":
+            return b" " + value.hex().encode() + b" "
+        return b"q=" + urllib.parse.quote_plus(value).encode() + b"&"
+
+    def flow(self, size: int) -> bytes:
+        r = self.rng
+        parts: list[bytes] = []
+        got = 0
+        while got < size:
+            x = r.random()
+            seg = r.randrange(512, 32768)
+            if x < 0.40:
+                part = r.randbytes(seg)
+            elif x < 0.65:
+                part = self.text(seg)
+            elif x < 0.85:
+                part = self.headers(seg)
+            else:
+                part = self.blob(seg)
+            if r.random() < 0.02:
+                part += self.planted_canary()
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)[:size]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mib", type=int, default=500)
+    ap.add_argument("--canaries", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--backend", choices=("auto", "hyperscan", "pyahocorasick"), default="auto")
+    ap.add_argument("--profile", action="store_true", help="cProfile the first 32 MiB (stderr)")
+    ap.add_argument("--no-grep", action="store_true")
+    args = ap.parse_args()
+    if args.backend != "auto":
+        os.environ["HONEYPHONE_DETECT_BACKEND"] = args.backend
+
+    rng = random.Random(args.seed)
+    needles = make_canaries(args.canaries, rng)
+    t0 = time.perf_counter()
+    scanner = Scanner(needles)
+    compile_s = time.perf_counter() - t0
+    rss_after_compile = peak_rss_mib()
+
+    total = args.size_mib * 1024 * 1024
+    gen = DataGen(rng, needles)
+    with tempfile.TemporaryDirectory(prefix="bench_detect_") as tmp:
+        data_path = Path(tmp) / "data.bin"
+        forms_path = Path(tmp) / "forms.txt"
+        forms_path.write_text("".join(n.value + "\n" for n in needles))
+        flows: list[int] = []
+        with data_path.open("wb") as fh:
+            written = 0
+            while written < total:
+                size = min(total - written, int(2 ** rng.uniform(14, 20)))
+                fh.write(gen.flow(size))
+                flows.append(size)
+                written += size
+
+        hits = 0
+        found_refs: set[object] = set()
+        decoded = 0
+        budget_hits = 0
+        prof = cProfile.Profile() if args.profile else None
+        t0 = time.perf_counter()
+        with data_path.open("rb", buffering=0) as fh:
+            profiled = 0
+            for size in flows:
+                buf = fh.read(size)
+                if prof is not None and profiled < 32 << 20:
+                    prof.enable()
+                    res = scanner.scan(buf)
+                    prof.disable()
+                    profiled += size
+                else:
+                    res = scanner.scan(buf)
+                hits += len(res)
+                found_refs.update(h.ref for h in res)
+                decoded += scanner.last_stats.decoded_bytes
+                budget_hits += scanner.last_stats.budget_exhausted
+        ours_s = time.perf_counter() - t0
+
+        grep_s = grep_count = None
+        if not args.no_grep:
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                ["grep", "-F", "-c", "-f", str(forms_path), str(data_path)],
+                capture_output=True,
+                env={**os.environ, "LC_ALL": "C"},
+                check=False,
+            )
+            grep_s = time.perf_counter() - t0
+            grep_count = proc.stdout.decode().strip()
+
+    mb = total / 1e6
+    summary = {
+        "size_mib": args.size_mib,
+        "canaries": args.canaries,
+        "needles": len(needles),
+        "backend": scanner.backend,
+        "compile_s": round(compile_s, 2),
+        "flows": len(flows),
+        "ours_mb_s": round(mb / ours_s, 1),
+        "grep_mb_s": round(mb / grep_s, 1) if grep_s else None,
+        "ours_vs_grep_ratio": round((mb / ours_s) / (mb / grep_s), 4) if grep_s else None,
+        "grep_matching_lines": grep_count,
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "peak_rss_after_compile_mib": round(rss_after_compile, 1),
+        "hits": hits,
+        "planted": gen.planted,
+        "canaries_found": len({r[0] for r in found_refs if isinstance(r, tuple)}),
+        "decoded_mib": round(decoded / 2**20, 1),
+        "budget_exhausted_flows": budget_hits,
+        "units": "MB = 10^6 bytes",
+    }
+    print(json.dumps(summary, indent=2))
+    if prof is not None:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+        print(s.getvalue(), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

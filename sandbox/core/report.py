@@ -1,0 +1,154 @@
+"""Building the JSON report of one analysis from its artifacts.
+
+Detection runs here, after teardown, over what the run left on disk: the
+pcap, the fakenet's logs, the syscall traces, the canary set and the clock
+mapping.  Every host timestamp is converted to device time once, here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..bundle import Bundle
+from ..canary.model import CanarySet
+from ..clock.mapping import ClockMapping
+from ..monitor.summary import Summary, SummaryBuilder
+from ..monitor.parser import StraceParser
+from ..network.logs import DnsQuery, HttpFlow, TlsFailure, read_jsonl
+from ..settings import Settings
+from .analysis import AnalysisRequest, Verdict
+
+if TYPE_CHECKING:
+    from .pipeline import RunState
+
+REPORT_SCHEMA = "https://honeyphone.dev/schemas/report/v1.json"
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    verdict: Verdict
+    report: dict[str, Any]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def syscall_summary(syscalls_dir: Path) -> Summary:
+    """One summary over every service's trace (pids are unique within the twin)."""
+    builder = SummaryBuilder()
+    for trace in sorted(syscalls_dir.glob("*.strace")):
+        parser = StraceParser()
+        with open(trace, encoding="utf-8", errors="replace", newline="\n") as fh:
+            builder.add_all(parser.parse(fh))
+    return builder.build()
+
+
+def _iso(mapping: ClockMapping, ts: float) -> str:
+    return mapping.device_iso(ts)
+
+
+def build_report(
+    *,
+    settings: Settings,
+    request: AnalysisRequest,
+    bundle: Bundle,
+    canaries: CanarySet,
+    state: "RunState",
+    fakenet_dir: Path,
+    pcap: Path,
+    device_ip: str,
+    syscalls_dir: Path,
+) -> BuiltReport:
+    from ..detect.findings import detect
+    from ..detect.sources import iter_payloads
+    from ..detect.verdict import verdict as decide
+
+    mapping = state.mapping or ClockMapping.identity()
+    summary = syscall_summary(syscalls_dir)
+    dns = [DnsQuery.parse(d) for d in read_jsonl(fakenet_dir / "dns.jsonl")]
+    flows = [HttpFlow.parse(d) for d in read_jsonl(fakenet_dir / "flows.jsonl")]
+    tls_failures = [TlsFailure.parse(d) for d in read_jsonl(fakenet_dir / "tls_failures.jsonl")]
+    payloads = list(iter_payloads(device_ip, pcap=pcap, fakenet_dir=fakenet_dir))
+    findings = detect(canaries, payloads, mapping, summary)
+    result = decide(findings, summary, tls_failures, payloads, mapping=mapping)
+
+    timeline: list[dict[str, Any]] = []
+    for ev in state.timeline:
+        host_ts = float(ev["host_time"])  # type: ignore[arg-type]
+        timeline.append({**ev, "device_time": _iso(mapping, host_ts)})
+    for reader in summary.store_readers():
+        timeline.append({"event": "canary_store_read", "host_time": reader.first_ts,
+                         "device_time": _iso(mapping, reader.first_ts), "store": reader.store,
+                         "process": _proc_name(reader.process), "pid": reader.process.pid})
+    for flow in flows:
+        timeline.append({"event": "network_flow", "host_time": flow.ts_request,
+                         "device_time": _iso(mapping, flow.ts_request), "host": flow.host,
+                         "method": flow.method, "path": flow.path[:200], "scheme": flow.scheme})
+    finding_dicts: list[dict[str, Any]] = [dict(f.to_dict()) for f in findings]
+    for f in finding_dicts:
+        timeline.append({"event": "finding", "host_time": f.get("host_time"), "device_time": f["device_time"],
+                         "canary": f["canary"]["item_id"], "destination": f["destination"].get("host")})
+    timeline.sort(key=lambda e: float(e.get("host_time") or 0.0))
+
+    bytes_out: dict[str, int] = defaultdict(int)
+    for flow in flows:
+        bytes_out[f"{flow.host}:{flow.port}"] += len(flow.request_body)
+    names = Counter(q.name.rstrip(".") for q in dns)
+    artifacts = {}
+    for p in sorted(state.out.rglob("*")):
+        if p.is_file() and p.name != "report.json":
+            artifacts[str(p.relative_to(state.out))] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+    fw = bundle.manifest.firmware
+    sc = request.scenario
+    report: dict[str, Any] = {
+        "$schema": REPORT_SCHEMA,
+        "schema_version": 1,
+        "analysis_id": request.analysis_id,
+        "firmware": {"name": fw.name, "version": fw.version, "sha256": bundle.sha256, "profile": fw.profile},
+        "scenario": {"hours": sc.hours, "seed": sc.seed, "contacts": sc.contacts, "sms": sc.sms,
+                     "calls": sc.calls, "locale": sc.locale, "profile": sc.profile},
+        "clock": {"rate": settings.clock_rate, "mapping": mapping.to_dict()},
+        "verdict": result.verdict,
+        "verdict_reasons": list(result.reasons),
+        "findings": finding_dicts,
+        "timeline": timeline,
+        "network": {
+            "dns_names": [{"name": n, "queries": c} for n, c in sorted(names.items())],
+            "destinations": sorted({f"{flow.host}:{flow.port}" for flow in flows}),
+            "bytes_out_per_destination": dict(sorted(bytes_out.items())),
+            "tls_failures": [{"sni": t.sni, "orig_dst": t.orig_dst, "error": t.error,
+                              "device_time": _iso(mapping, t.ts)} for t in tls_failures],
+        },
+        "syscalls": _syscall_section(summary, mapping),
+        "planting": {"seconds": round(state.plant_seconds, 3)},
+        "boot_seconds": round(state.boot_seconds, 3),
+        "artifacts": artifacts,
+    }
+    return BuiltReport(Verdict(result.verdict), report)
+
+
+def _proc_name(p: Any) -> str:
+    argv = " ".join(p.argv) if p.argv else (p.exe or p.comm or "?")
+    return f"{argv[:120]} (pid {p.pid})"
+
+
+def _syscall_section(summary: Summary, mapping: ClockMapping) -> dict[str, Any]:
+    return {
+        "store_readers": [
+            {"process": _proc_name(r.process), "pid": r.process.pid, "store": r.store,
+             "device_time": _iso(mapping, r.first_ts)} for r in summary.store_readers()
+        ],
+        "connections": [
+            {"process": _proc_name(c.process), "pid": c.process.pid, "address": c.address, "port": c.port,
+             "bytes_sent": c.bytes_sent, "device_time": _iso(mapping, c.first_ts)} for c in summary.connections()
+        ],
+    }

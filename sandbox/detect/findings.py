@@ -1,0 +1,385 @@
+"""From scanner hits to findings: which planted item left, where, when, how.
+
+Why a layer above the scanner: the scanner answers "is this form in these
+bytes"; a report must answer "which item leaked to whom", once per leak.
+
+Matching rules (post-filter on scanner hits)
+-------------------------------------------
+* Digits-only number forms (``digits``, ``cc_digits``, ``no_country_code``)
+  count only with a non-digit (or the edge of the decoded region) on both
+  sides, as ``sandbox.canary.forms`` asks: ``5405550123`` inside
+  ``155405550123999`` is another number.  For clear-text hits the whole
+  payload is searched for a bounded occurrence (the scanner reports one
+  occurrence per form and chain); for hits inside a decoded layer the
+  scanner's excerpt (context around the match in that layer) is checked, so
+  a layer whose *first* occurrence is unbounded hides a later bounded one
+  (an accepted blind spot: it needs two copies of one number, one glued to
+  other digits, in the same decoded layer).  Hashed forms need no boundary:
+  a digest is the proof.
+
+Deduplication
+-------------
+One leak shows up many times: in the pcap TCP stream *and* the decrypted
+flow, as the e164 *and* the cc_digits form of the same number, as the full
+SMS body *and* its token.  Matches are grouped by
+
+    (item id, field, channel family, destination, time cluster)
+
+* channel family: ``dns``; ``udp``; ``stream`` for http, https and raw tcp
+  (the same connection may be labelled differently by the pcap and the
+  fakenet);
+* destination: ``(ip, port)``, except for DNS where it is the queried
+  name's last two labels (the exfiltration domain; resolver addresses
+  differ between the pcap and the DNS log);
+* time cluster: matches sorted by time, a new cluster starts after a gap
+  longer than ``window`` seconds (default 10), so the same upload repeated
+  an hour later is a second finding.
+
+Different items are always different findings (a number shared by a contact
+and an SMS yields one finding for each: the report says every item it may
+have come from), and so are different fields of one item (an SMS's address
+and its body are two pieces of data).  Within a finding, evidence from one
+place (artifact, locator, encoding) keeps only the longest form: a body hit
+makes its token and window hits redundant there.
+
+The primary evidence -- which gives the finding its canary form, encoding,
+channel and destination -- is chosen by: decrypted flow before pcap before
+the fakenet's raw logs (for https the flow is the only clear view), then
+non-hashed before hashed, then the shortest decode chain, then the longest
+form, then the earliest.  The destination host is the best-sourced name any
+evidence has (``http-host``/``sni`` before ``flow``/``query`` before the
+``dns`` guess).  ``process`` comes from the syscall summary's
+``who_connected`` for the primary evidence's destination at its connect
+time (then its data time, then the other evidence), else null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sandbox.canary.model import CanaryForm, CanarySet
+from sandbox.clock.mapping import ClockMapping
+from sandbox.detect.scan import Hit, Needle, Scanner
+from sandbox.detect.sources import Payload
+
+if TYPE_CHECKING:
+    from sandbox.monitor.summary import ProcessInfo, Summary
+
+__all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "detect"]
+
+_HASHED = re.compile(r"^(?:md5|sha1|sha256)-")
+_DIGITS = frozenset("0123456789")
+_SOURCE_RANK = {"flows": 0, "mitm_errors": 0, "pcap": 1}
+_HOST_RANK = {"http-host": 0, "sni": 0, "flow": 1, "query": 1, "dns": 2}
+_MAX_ATTRIBUTION_TRIES = 8
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a leak went.  ``host_source`` says how the name was learned
+    (``dns`` is a guess, see ``sources.py``)."""
+
+    host: str | None
+    ip: str
+    port: int
+    host_source: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"host": self.host, "ip": self.ip, "port": self.port, "host_source": self.host_source}
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    """The device process that most plausibly sent a leak."""
+
+    pid: int
+    name: str
+    exe: str | None
+    argv: tuple[str, ...]
+    description: str
+
+    @classmethod
+    def from_info(cls, info: ProcessInfo) -> ProcessRef:
+        return cls(info.pid, info.name, info.exe, tuple(info.argv), info.describe())
+
+    def to_dict(self) -> dict[str, object]:
+        return {"pid": self.pid, "name": self.name, "exe": self.exe, "argv": list(self.argv),
+                "description": self.description}
+
+
+@dataclass(frozen=True)
+class Match:
+    """One accepted scanner hit, placed in its artifact.  ``where`` is the
+    payload's metadata (its bytes are dropped so findings stay small)."""
+
+    form: CanaryForm
+    encoding: tuple[str, ...]
+    offset: int
+    excerpt: str
+    ts: float
+    where: Payload
+
+    @property
+    def hashed(self) -> bool:
+        return bool(self.encoding) and _HASHED.match(self.encoding[-1]) is not None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where one copy of the leaked value is, for an analyst to open."""
+
+    artifact: str
+    locator: str
+    offset: int
+    excerpt: str
+    channel: str
+    encoding: tuple[str, ...]
+    form: str
+    value: str
+    host_time: float
+
+    @classmethod
+    def of(cls, m: Match) -> Evidence:
+        return cls(m.where.artifact, m.where.locator, m.offset, m.excerpt, m.where.channel, m.encoding,
+                   m.form.form, m.form.value, m.ts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"artifact": self.artifact, "locator": self.locator, "offset": self.offset,
+                "excerpt": self.excerpt, "channel": self.channel, "encoding": list(self.encoding),
+                "form": self.form, "value": self.value, "host_time": self.host_time}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One planted item (one field of it) that left the device, once per leak."""
+
+    canary: CanaryForm
+    encoding: tuple[str, ...]
+    channel: str
+    destination: Endpoint
+    host_time: float
+    device_time: str
+    process: ProcessRef | None
+    evidence: tuple[Evidence, ...]
+    evidence_omitted: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        c = self.canary
+        return {
+            "canary": {"kind": c.kind, "item_id": c.item_id, "field": c.field, "form": c.form, "value": c.value},
+            "encoding": list(self.encoding),
+            "channel": self.channel,
+            "destination": self.destination.to_dict(),
+            "device_time": self.device_time,
+            "host_time": self.host_time,
+            "process": self.process.to_dict() if self.process else None,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "evidence_omitted": self.evidence_omitted,
+        }
+
+
+# ---------------------------------------------------------------------------
+
+
+def _bounded(before: str, after: str) -> bool:
+    """No digit right before or after (an empty string is the region's edge)."""
+    return before not in _DIGITS and after not in _DIGITS
+
+
+def _excerpt_bounded(value: str, excerpt: str) -> bool:
+    marker = f"«{value}»"
+    i = excerpt.find(marker)
+    if i < 0:
+        return True  # cannot tell; the scanner found exactly the value
+    j = i + len(marker)
+    return _bounded(excerpt[i - 1:i], excerpt[j:j + 1])
+
+
+def _raw_excerpt(data: bytes, start: int, end: int) -> str:
+    def show(b: bytes) -> str:
+        return "".join(c if c.isprintable() else "·" for c in b.decode("utf-8", "replace"))
+
+    return f"{show(data[max(0, start - 60):start])}«{show(data[start:end])}»{show(data[end:end + 60])}"
+
+
+class Detector:
+    """Scanner built once from a canary set's forms; reusable across analyses'
+    payload streams of the *same* set.  Not thread-safe (the scanner is not)."""
+
+    def __init__(
+        self,
+        canaries: CanarySet,
+        *,
+        window: float = 10.0,
+        attribution_window: float = 2.0,
+        max_evidence: int = 50,
+        scanner: Scanner | None = None,
+    ) -> None:
+        self.forms = canaries.forms()
+        self.window = window
+        self.attribution_window = attribution_window
+        self.max_evidence = max_evidence
+        self.scanner = scanner or Scanner([Needle(f.value, f) for f in self.forms])
+        self.scanned = 0
+
+    # -- matching ---------------------------------------------------------------
+
+    def matches(self, payload: Payload) -> list[Match]:
+        """Accepted hits in one payload (see the module docstring for the filter)."""
+        if not payload.data:
+            return []
+        self.scanned += 1
+        where = dataclasses.replace(payload, data=b"", times=())
+        out = []
+        for hit in self.scanner.scan(payload.data):
+            form = hit.ref
+            if not isinstance(form, CanaryForm):
+                continue
+            placed = self._place(form, hit, payload)
+            if placed is None:
+                continue
+            offset, excerpt = placed
+            out.append(Match(form, payload.pre_chain + hit.chain, payload.base_offset + offset, excerpt,
+                             payload.ts_at(offset), where))
+        return out
+
+    @staticmethod
+    def _place(form: CanaryForm, hit: Hit, payload: Payload) -> tuple[int, str] | None:
+        """``(offset in data, excerpt)`` of an accepted hit, None if rejected."""
+        value = form.value
+        if not value.isdigit() or (hit.chain and _HASHED.match(hit.chain[-1])):
+            return hit.offset, hit.excerpt
+        if hit.chain:
+            return (hit.offset, hit.excerpt) if _excerpt_bounded(value, hit.excerpt) else None
+        data, raw = payload.data, value.encode()
+        end = hit.offset + len(raw)
+        if data[hit.offset:end] == raw and _bounded(chr(data[hit.offset - 1]) if hit.offset else "",
+                                                    chr(data[end]) if end < len(data) else ""):
+            return hit.offset, hit.excerpt
+        m = re.search(rb"(?<![0-9])" + re.escape(raw) + rb"(?![0-9])", data)
+        return (m.start(), _raw_excerpt(data, m.start(), m.end())) if m else None
+
+    # -- grouping -------------------------------------------------------------------
+
+    def detect(
+        self, payloads: Iterable[Payload], mapping: ClockMapping, syscalls: Summary | None
+    ) -> list[Finding]:
+        matches = [m for p in payloads for m in self.matches(p)]
+        return self.findings(matches, mapping, syscalls)
+
+    def findings(self, matches: Sequence[Match], mapping: ClockMapping, syscalls: Summary | None) -> list[Finding]:
+        """Group matches into findings (see the module docstring)."""
+        groups: dict[tuple[object, ...], list[Match]] = {}
+        for m in matches:
+            groups.setdefault(_group_key(m), []).append(m)
+        out = []
+        for group in groups.values():
+            for cluster in _clusters(group, self.window):
+                out.append(self._finding(cluster, mapping, syscalls))
+        out.sort(key=lambda f: (f.host_time, f.canary.kind, f.canary.item_id, f.canary.field))
+        return out
+
+    def _finding(self, cluster: list[Match], mapping: ClockMapping, syscalls: Summary | None) -> Finding:
+        kept = sorted(_collapse(cluster), key=_primary_rank)
+        primary = kept[0]
+        host_time = min(m.ts for m in cluster)
+        named = [m for m in cluster if m.where.host]
+        best = min(named, key=lambda m: _HOST_RANK.get(m.where.host_source or "", 3)) if named else primary
+        dest = Endpoint(best.where.host, primary.where.ip, primary.where.port, best.where.host_source)
+        process = _attribute(syscalls, kept, self.attribution_window) if syscalls is not None else None
+        shown = kept[: self.max_evidence]
+        return Finding(
+            canary=primary.form,
+            encoding=primary.encoding,
+            channel=primary.where.channel,
+            destination=dest,
+            host_time=host_time,
+            device_time=mapping.device_iso(host_time),
+            process=process,
+            evidence=tuple(Evidence.of(m) for m in shown),
+            evidence_omitted=len(kept) - len(shown),
+        )
+
+
+def _family(channel: str) -> str:
+    return channel if channel in ("dns", "udp") else "stream"
+
+
+def _base_domain(host: str | None) -> str:
+    labels = [label for label in (host or "").lower().rstrip(".").split(".") if label]
+    return ".".join(labels[-2:])
+
+
+def _group_key(m: Match) -> tuple[object, ...]:
+    family = _family(m.where.channel)
+    dest: object = _base_domain(m.where.host) if family == "dns" else (m.where.ip, m.where.port)
+    return (m.form.item_id, m.form.field, family, dest)
+
+
+def _clusters(group: list[Match], window: float) -> list[list[Match]]:
+    out: list[list[Match]] = []
+    last = float("-inf")
+    for m in sorted(group, key=lambda m: m.ts):
+        if not out or m.ts - last > window:
+            out.append([])
+        out[-1].append(m)
+        last = m.ts
+    return out
+
+
+def _collapse(cluster: list[Match]) -> list[Match]:
+    """Per (artifact, locator, encoding), drop hits whose value is inside a
+    longer kept one at the same place (the same bytes seen as a shorter form)."""
+    places: dict[tuple[str, str, tuple[str, ...]], list[Match]] = {}
+    for m in sorted(cluster, key=lambda m: (-len(m.form.value), m.ts, m.offset)):
+        kept = places.setdefault((m.where.artifact, m.where.locator, m.encoding), [])
+        if not any(_covers(k, m) for k in kept):
+            kept.append(m)
+    return [m for kept in places.values() for m in kept]
+
+
+def _covers(big: Match, small: Match) -> bool:
+    if small.form.value not in big.form.value:
+        return False
+    if big.encoding:  # decoded layers report the region's offset, not the match's
+        return big.offset == small.offset
+    return big.offset <= small.offset < big.offset + len(big.form.value.encode())
+
+
+def _primary_rank(m: Match) -> tuple[float, bool, int, int, float, int]:
+    source = _SOURCE_RANK.get(m.where.artifact, 2) + (0.5 if "[alternate" in m.where.locator else 0.0)
+    return (source, m.hashed, len(m.encoding), -len(m.form.value), m.ts, m.offset)
+
+
+def _attribute(summary: Summary, matches: list[Match], window: float) -> ProcessRef | None:
+    tried: set[tuple[str, int, float]] = set()
+    for m in matches:
+        where = m.where
+        if not where.ip:
+            continue
+        for ts in (where.connect_ts, m.ts):
+            if ts is None or (where.ip, where.port, ts) in tried:
+                continue
+            if len(tried) >= _MAX_ATTRIBUTION_TRIES:
+                return None
+            tried.add((where.ip, where.port, ts))
+            info = summary.who_connected(where.ip, where.port, ts, window)
+            if info is not None:
+                return ProcessRef.from_info(info)
+    return None
+
+
+def detect(
+    canaries: CanarySet,
+    payloads: Iterable[Payload],
+    mapping: ClockMapping,
+    syscalls: Summary | None,
+    *,
+    window: float = 10.0,
+) -> list[Finding]:
+    """Every canary leak in ``payloads``, deduplicated; see the module docstring."""
+    return Detector(canaries, window=window).detect(payloads, mapping, syscalls)

@@ -1,0 +1,870 @@
+"""Recursive decode + match: find any copy of a canary in outgoing bytes.
+
+How a scan works
+----------------
+A scan proceeds in *generations*.  Generation 0 is the caller's buffer.  For
+each generation the scanner
+
+1. runs the literal automaton (needle values + hashed forms) over it,
+2. runs the XOR-difference automaton over ``d[i] = b[i] ^ b[i+1]`` of it
+   (single-byte XOR is invisible in that domain, see below),
+3. runs one pass of cheap *trigger* regexes (run starts of base64/hex/base32
+   alphabets, ``%XX``, JSON escapes, HTML references, UTF-16 NUL patterns,
+   compression magic, HTTP/MIME headers ...), and
+4. decodes only the regions those triggers point at.
+
+All decoded regions ("fragments") of a generation are concatenated, separated
+by ``_SEP``, into the next generation, so steps 1-3 are always one C-level
+pass over one buffer no matter how many small fragments there are.  Depth is
+bounded by ``max_depth`` and the total number of decoded bytes by
+``max_decoded_bytes`` (decompressors are given the remaining budget as their
+output limit, so bombs stop there).
+
+Reported chains and normalisations
+----------------------------------
+Chain elements, outermost first: ``chunked``, ``gzip``, ``zlib``,
+``deflate`` (raw), ``brotli``, ``urlencode`` (``%XX``/``+``, forms),
+``json`` (string escapes), ``html`` (character references), ``base64``
+(standard, URL-safe, padded or not -- one name), ``base32`` (either case),
+``hex`` (either case), ``utf16le``, ``utf16be``, ``xor-0x5a`` (single-byte
+XOR with that key), ``mime-base64`` / ``quoted-printable`` (MIME parts), plus
+a final hashed-form element such as ``md5-hex-upper`` or ``sha256-b64url``.
+
+A hit inside a decoded fragment is suppressed when the same matched bytes
+already occur verbatim in the region that fragment was decoded from: the
+parent generation reports it with the shorter chain.  So a layer appears in a
+chain only when undoing it was needed to see the canary (a JSON string whose
+escapes are elsewhere, or a body sent in one HTTP chunk, does not add
+``json``/``chunked``).
+
+Case
+----
+Needle values are matched case-sensitively in every layer: every decoder
+here reproduces the exact bytes that were encoded (hex/base32/percent-escape
+decoders accept either case of *their* alphabet, so the case of the encoding
+never matters).  None of these decoders loses the case of the payload, so no
+layer needs case-folded value matching.  Hex digests are matched caselessly
+(and reported as ``-hex`` or ``-hex-upper``); base64 digests exactly.
+
+XOR
+---
+For single-byte XOR with key k, ``(a^k) ^ (b^k) == a ^ b``: the difference
+sequence of a needle is key-independent.  Each needle of >= 8 bytes with >= 4
+distinct byte values contributes its difference sequence to one automaton
+run over the difference sequence of the buffer; a candidate yields k from
+the first byte and is verified exactly, so there are no false positives.
+The gzip magic's difference sequence is in the same automaton, which finds
+XOR-obfuscated gzip streams (chain ``("xor-0x5a", "gzip")``).  XOR applied
+over a text encoding (base64 text XORed, say) has no known plaintext and is
+not searched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from bisect import bisect_right
+from itertools import accumulate
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from . import decoders as dec
+from .hashing import HashForm, hashed_forms, hex_kind
+from .matcher import LiteralMatcher, RegexTriggers, Trigger, resolve_backend
+
+__all__ = ["Needle", "Hit", "Scanner", "ScanStats"]
+
+_log = logging.getLogger(__name__)
+
+#: Separator between fragments of a generation.  NULs end every text run
+#: (base64/hex/URL/JSON) and break UTF-16 pairs; the trailing blank line
+#: makes every fragment start look like an HTTP body start to the triggers.
+_SEP = b"\x00\x00\r\n\r\n"
+_LONG_RUN = 256  # runs longer than this use the padding-derived alignment only
+_MIN_CHILD = 4
+_MAX_JSON_STRING = 1 << 20
+_DIFF_BLOCK = 1 << 16
+_GZIP_DIFF = bytes([0x1F ^ 0x8B, 0x8B ^ 0x08])
+
+_HEXDIGITS = b"0123456789abcdefABCDEF"
+_HEX_DASH = _HEXDIGITS + b"-"
+_B32_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_B32_LOWER = b"abcdefghijklmnopqrstuvwxyz234567"
+_SNIFF_DEFLATE = 1
+_SNIFF_BROTLI = 2
+_SNIFF_ALL = _SNIFF_DEFLATE | _SNIFF_BROTLI
+_SNIFF_BODY = 4  # an HTTP body: the stream may be followed by more of the flow
+_URL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/?"
+_BINARY_CTRL = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x20))
+
+
+@dataclass(frozen=True)
+class Needle:
+    """One canary form to look for."""
+
+    value: str  # e.g. "+15405550123" or an SMS body or substring
+    ref: Hashable  # opaque back-reference to the canary form (caller's object)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One canary form found, deduplicated per ``(ref, chain)`` within a scan."""
+
+    ref: Hashable
+    needle: str  # the matched pattern text (after hashing, the hash text)
+    chain: tuple[str, ...]  # decode chain outermost-first (+ hashed-form kind last)
+    offset: int  # start of the outermost decoded region in the original buffer
+    excerpt: str  # <= 160 chars around the match in the decoded layer, «marked»
+
+
+@dataclass
+class ScanStats:
+    """What the last :meth:`Scanner.scan` did (for tests and profiling)."""
+
+    generations: int = 0
+    fragments: int = 0
+    decoded_bytes: int = 0
+    budget_exhausted: bool = False
+    decoder_calls: dict[str, int] = field(default_factory=dict)
+
+
+# Trigger indices.  Each regex's *end* marks where to look; see _Decoding.
+(
+    T_GZIP, T_ZLIB, T_CHUNK, T_CE_DEFLATE, T_CE_BR, T_B64,
+    T_PCT, T_PLUS, T_JSON, T_HTML, T_U16LE, T_U16BE, T_BOM_LE, T_BOM_BE,
+    T_MIME_B64, T_MIME_QP,
+) = range(16)  # fmt: skip
+_N_TRIGGERS = 16
+
+
+def _triggers() -> list[Trigger]:
+    """The trigger regexes, in T_* order.  The run start uses a leading
+    "not-in-alphabet or buffer start" so a run fires once, not per byte; hex
+    and base32 runs are found inside base64-alphabet runs (subsets)."""
+    return [
+        Trigger("gzip", rb"\x1f\x8b\x08"),
+        Trigger("zlib", rb"\x78[\x01\x5e\x9c\xda]"),
+        Trigger("chunked", rb"\r\n\r\n[0-9A-Fa-f]{1,8}(?:;[^\r\n]{0,128})?\r\n"),
+        Trigger("ce-deflate", rb"content-encoding:[ \t]*deflate", caseless=True),
+        Trigger("ce-br", rb"content-encoding:[ \t]*br", caseless=True),
+        Trigger("base64", rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{16}", group=1),
+        # first %XX / '+' of a query component or form value
+        Trigger("pct", rb"(?:^|[^A-Za-z0-9%+._~*\-])[A-Za-z0-9+._~*\-]*%[0-9A-Fa-f]{2}"),
+        Trigger("plus", rb"(?:^|[?&=\n])[A-Za-z0-9._~*%\-]*\+"),
+        # first escape inside a quoted string
+        Trigger("json", rb'"[^"\\\x00-\x1f]*\\(?:u[0-9A-Fa-f]{4}|["\\/bfnrt])'),
+        Trigger("html", rb"&#?[0-9A-Za-z]{2,8};"),
+        # a run of 4 (Latin-1 char, NUL) pairs not preceded by such a pair
+        Trigger("utf16le", rb"(?:^[\x00-\xff]?|\x00[\x00-\xff]|[\x00-\xff][\x01-\xff])(?:[\x01-\xff]\x00){4}"),
+        Trigger("utf16be", rb"(?:^[\x00-\xff]?|[\x01-\xff][\x00-\xff]|[\x00-\xff]\x00)(?:\x00[\x01-\xff]){4}"),
+        Trigger("bom-le", rb"\xff\xfe"),
+        Trigger("bom-be", rb"\xfe\xff"),
+        Trigger("mime-b64", rb"content-transfer-encoding:[ \t]*base64", caseless=True),
+        Trigger("mime-qp", rb"content-transfer-encoding:[ \t]*quoted-printable", caseless=True),
+    ]
+
+
+@lru_cache(maxsize=4)
+def _trigger_db(backend: str) -> RegexTriggers:
+    """Compile the (needle-independent) trigger database once per process."""
+    return RegexTriggers(_triggers(), backend=backend)
+
+
+_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]+={0,2}")
+
+
+def _class_map(alphabet: bytes) -> bytes:
+    """Translate table: alphabet bytes to ``x``, everything else to ``.``."""
+    return bytes(0x78 if b in alphabet else 0x2E for b in range(256))
+
+
+_HEX_MAP = _class_map(_HEXDIGITS)
+_B32U_MAP = _class_map(_B32_UPPER)
+_B32L_MAP = _class_map(_B32_LOWER)
+_X16 = b"x" * 16
+
+
+def _subruns(mapped: bytes) -> Iterator[tuple[int, int]]:
+    """Maximal runs of >= 16 ``x`` in a class-mapped string (C-speed finds)."""
+    pos = 0
+    while (a := mapped.find(_X16, pos)) >= 0:
+        z = mapped.find(b".", a)
+        z = len(mapped) if z < 0 else z
+        yield a, z
+        pos = z
+_PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
+_CHUNK_AT_START = re.compile(rb"[0-9A-Fa-f]{1,8}(?:;[^\r\n]{0,128})?\r\n")
+_U16LE_RUN = re.compile(
+    rb"(?:[\x01-\xff]\x00)+(?:(?:[\x00-\xff][\x01-\xff]){1,8}(?:[\x01-\xff]\x00)+)*(?:[\x00-\xff][\x01-\xff]){0,8}"
+)
+_U16BE_RUN = re.compile(
+    rb"(?:\x00[\x01-\xff])+(?:(?:[\x01-\xff][\x00-\xff]){1,8}(?:\x00[\x01-\xff])+)*(?:[\x01-\xff][\x00-\xff]){0,8}"
+)
+_U16LE_BOM_RUN = re.compile(rb"(?:[\x00-\xff][\x01-\xff]){0,8}" + _U16LE_RUN.pattern)
+_U16BE_BOM_RUN = re.compile(rb"(?:[\x01-\xff][\x00-\xff]){0,8}" + _U16BE_RUN.pattern)
+
+# A form is (ref, needle text, hashed form or None).
+_Form = tuple[Hashable, str, HashForm | None]
+# A child is (data, chain elements, parent piece, src start, src end, sniff).
+_Child = tuple[bytes, tuple[str, ...], int, int, int, int]
+_Hits = dict[tuple[Hashable, tuple[str, ...]], Hit]
+
+
+class _Budget:
+    """Remaining decoded-bytes allowance for one scan."""
+
+    __slots__ = ("left", "exhausted")
+
+    def __init__(self, total: int) -> None:
+        self.left = max(0, total)
+        self.exhausted = False
+
+    def take(self, n: int) -> bool:
+        if n > self.left:
+            self.exhausted = True
+            return False
+        self.left -= n
+        return True
+
+
+class _Gen:
+    """One generation: its pieces concatenated (``_SEP``-separated) into ``big``.
+
+    Per-piece metadata stays in the emitted child tuples; chains and origins
+    are derived lazily from parent pointers, only when a hit needs them, so a
+    piece costs one tuple and one list slot.
+    """
+
+    __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains")
+
+    def __init__(self, big: bytes, depth: int, starts: list[int], pieces: list[_Child], parent: _Gen | None) -> None:
+        self.big = big
+        self.depth = depth
+        self.starts = starts
+        self.pieces = pieces
+        self.parent = parent
+        self._chains: dict[int, tuple[str, ...]] = {}
+
+    @classmethod
+    def root(cls, data: bytes) -> _Gen:
+        return cls(data, 0, [0], [(data, (), -1, 0, len(data), _SNIFF_ALL | _SNIFF_BODY)], None)
+
+    @classmethod
+    def from_children(cls, children: list[_Child], parent: _Gen) -> _Gen:
+        sep = len(_SEP)
+        lengths = [len(c[0]) + sep for c in children]
+        starts = list(accumulate(lengths[:-1], initial=sep))
+        big = b"".join((_SEP, _SEP.join([c[0] for c in children]), _SEP))
+        return cls(big, parent.depth + 1, starts, children, parent)
+
+    def end(self, i: int) -> int:
+        return self.starts[i] + len(self.pieces[i][0])
+
+    def locate(self, pos: int) -> int:
+        """Index of the piece containing ``pos``, or -1 (separator/outside)."""
+        i = bisect_right(self.starts, pos) - 1
+        if i < 0 or pos >= self.starts[i] + len(self.pieces[i][0]):
+            return -1
+        return i
+
+    def chain(self, i: int) -> tuple[str, ...]:
+        got = self._chains.get(i)
+        if got is None:
+            piece = self.pieces[i]
+            got = piece[1] if self.parent is None else self.parent.chain(piece[2]) + piece[1]
+            self._chains[i] = got
+        return got
+
+    def origin(self, i: int) -> int:
+        """Offset in the original buffer of the outermost region ``i`` came from."""
+        gen, piece = self, self.pieces[i]
+        while (up := gen.parent) is not None and up.parent is not None:
+            gen, piece = up, up.pieces[piece[2]]
+        return piece[3]
+
+
+def _diff(big: bytes) -> bytes:
+    """``d[i] = big[i] ^ big[i+1]`` via big-int XOR in 64 KiB blocks (~1.5 ns/B)."""
+    n = len(big)
+    parts = []
+    for off in range(0, n - 1, _DIFF_BLOCK):
+        seg = big[off : off + _DIFF_BLOCK + 1]
+        a = int.from_bytes(seg, "little")
+        parts.append((a ^ (a >> 8)).to_bytes(len(seg), "little")[: len(seg) - 1])
+    return b"".join(parts)
+
+
+def _render(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "·" for c in text)
+
+
+def _excerpt(layer: bytes, lo: int, hi: int, start: int, end: int, key: int = 0) -> str:
+    """≤ 160 chars: context, the match between « and », context."""
+    ctx = 80
+    left = layer[max(lo, start - ctx) : start]
+    mid = layer[start:end]
+    right = layer[end : min(hi, end + ctx)]
+    if key:
+        left, mid, right = dec.xor_bytes(left, key), dec.xor_bytes(mid, key), dec.xor_bytes(right, key)
+    mid_s = _render(mid)
+    if len(mid_s) > 100:
+        mid_s = mid_s[:99] + "…"
+    room = 158 - len(mid_s)
+    left_s = _render(left)[-(room // 2) :] if room // 2 else ""
+    right_s = _render(right)[: room - len(left_s)]
+    return f"{left_s}«{mid_s}»{right_s}"
+
+
+def _only(run: bytes, alphabet: bytes) -> bool:
+    return not run.translate(None, alphabet)
+
+
+def _escaped(big: bytes, q: int, floor: int) -> bool:
+    """True when ``big[q]`` is preceded by an odd number of backslashes."""
+    j = q
+    while j > floor and big[j - 1] == 0x5C:
+        j -= 1
+    return (q - j) % 2 == 1
+
+
+def _run_bounds(big: bytes, p: int, lo: int, hi: int, chars: bytes) -> tuple[int, int]:
+    """Maximal run of ``chars`` around ``p`` within ``[lo, hi)``, found with
+    C-speed strip on windows that grow only when the run reaches their edge."""
+    w = 256
+    while True:
+        a0 = max(lo, p - w)
+        a = a0 + len(big[a0:p].rstrip(chars))
+        if a > a0 or a0 == lo:
+            break
+        w *= 4
+    w = 256
+    while True:
+        z0 = min(hi, p + w)
+        seg = big[p:z0]
+        z = p + len(seg) - len(seg.lstrip(chars))
+        if z < z0 or z0 == hi:
+            break
+        w *= 4
+    return a, z
+
+
+class Scanner:
+    """Finds canary needles in arbitrary bytes, through nested encodings.
+
+    Construction compiles the automata (seconds for ~10k canaries); ``scan``
+    is then safe to call on any bytes and never raises.  Instances are not
+    thread-safe (they own Hyperscan scratch space); use one per thread.
+    ``backend`` reports which matcher ran ("hyperscan" or "pyahocorasick").
+    """
+
+    def __init__(
+        self,
+        needles: Sequence[Needle],
+        *,
+        max_depth: int = 4,
+        max_decoded_bytes: int = 64 * 1024 * 1024,
+        hashes: bool = True,
+    ) -> None:
+        self._max_depth = max(0, max_depth)
+        self._max_bytes = max(0, max_decoded_bytes)
+        self.backend = resolve_backend()
+        self.last_stats = ScanStats()
+        lit_index: dict[tuple[bytes, bool], int] = {}
+        self._lit_pats: list[bytes] = []
+        lit_fold: list[bool] = []
+        self._lit_info: list[list[_Form]] = []
+        xor_index: dict[bytes, int] = {_GZIP_DIFF: 0}
+        self._xor_pats: list[bytes] = [_GZIP_DIFF]
+        self._xor_info: list[list[tuple[bytes, _Form]]] = [[]]
+        maxlen = 1
+
+        def add_literal(pattern: bytes, caseless: bool, form: _Form) -> None:
+            key = (pattern.lower() if caseless else pattern, caseless)
+            idx = lit_index.get(key)
+            if idx is None:
+                idx = lit_index[key] = len(self._lit_pats)
+                self._lit_pats.append(pattern)
+                lit_fold.append(caseless)
+                self._lit_info.append([])
+            self._lit_info[idx].append(form)
+
+        hashed: list[tuple[HashForm, _Form]] = []
+        for needle in needles:
+            hash(needle.ref)  # fail early, not inside scan()
+            raw = needle.value.encode("utf-8")
+            if not raw:
+                continue
+            maxlen = max(maxlen, len(raw))
+            form: _Form = (needle.ref, needle.value, None)
+            add_literal(raw, False, form)
+            if len(raw) >= 8 and len(set(raw)) >= 4:
+                d = bytes(a ^ b for a, b in zip(raw, raw[1:]))
+                idx = xor_index.get(d)
+                if idx is None:
+                    idx = xor_index[d] = len(self._xor_pats)
+                    self._xor_pats.append(d)
+                    self._xor_info.append([])
+                self._xor_info[idx].append((raw, form))
+            if hashes:
+                hashed.extend((hf, (needle.ref, hf.text, hf)) for hf in hashed_forms(needle.value))
+        # Values first, then hex, then base64 digests: shards group similar literals.
+        hashed.sort(key=lambda item: not item[0].is_hex)
+        for hf, form in hashed:
+            add_literal(hf.pattern, hf.caseless, form)
+        self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
+        self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
+        self._trig = _trigger_db(self.backend)
+        self._maxlen = maxlen
+        self._html_window = 12 * maxlen + 64
+
+    # -- public -----------------------------------------------------------
+
+    def scan(self, data: bytes) -> list[Hit]:
+        """All needle hits in ``data``, deduplicated per ``(ref, chain)``.
+
+        Never raises: on an unexpected internal error the hits found so far
+        are returned and the error is logged.
+        """
+        hits: _Hits = {}
+        stats = self.last_stats = ScanStats()
+        try:
+            self._run(bytes(data), hits, stats)
+        except Exception:
+            _log.exception("detect: scan failed; returning %d partial hits", len(hits))
+        return list(hits.values())
+
+    # -- engine -------------------------------------------------------------
+
+    def _run(self, data: bytes, hits: _Hits, stats: ScanStats) -> None:
+        budget = _Budget(self._max_bytes)
+        gen = _Gen.root(data)
+        for depth in range(self._max_depth + 1):
+            stats.generations += 1
+            stats.fragments += len(gen.pieces)
+            prev = gen.parent.big if gen.parent is not None else None
+            self._match(gen, prev, hits)
+            xor_gzip = self._match_xor(gen, prev, hits)
+            if depth == self._max_depth or budget.left <= 0:
+                break
+            children = _Decoding(self, gen, budget).run(xor_gzip)
+            if not children:
+                break
+            for c in children:
+                stats.decoder_calls[c[1][-1]] = stats.decoder_calls.get(c[1][-1], 0) + 1
+            gen = _Gen.from_children(children, gen)
+        stats.decoded_bytes = self._max_bytes - budget.left
+        stats.budget_exhausted = budget.exhausted
+
+    def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
+        big = gen.big
+        for pid, end in self._lit.scan(big):
+            start = end - len(self._lit_pats[pid])
+            i = gen.locate(start)
+            if i < 0 or end > gen.end(i):
+                continue
+            matched = big[start:end]
+            if prev is not None:
+                piece = gen.pieces[i]
+                if prev.find(matched, piece[3], piece[4]) >= 0:
+                    continue  # visible verbatim one layer up: reported there
+            for form in self._lit_info[pid]:
+                self._record(hits, gen, i, start, end, form, matched, 0)
+
+    def _match_xor(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> list[int]:
+        """Verify XOR-domain candidates; return positions of XORed gzip magic."""
+        big = gen.big
+        gzip_at: list[int] = []
+        if len(big) < 3:
+            return gzip_at
+        for pid, end in self._xor.scan(_diff(big)):
+            p = end - len(self._xor_pats[pid])
+            i = gen.locate(p)
+            if i < 0:
+                continue
+            stop = end + 1
+            if pid == 0:
+                if stop + 1 <= gen.end(i):
+                    gzip_at.append(p)
+                continue
+            if stop > gen.end(i):
+                continue
+            seg = big[p:stop]
+            for raw, form in self._xor_info[pid]:
+                key = seg[0] ^ raw[0]
+                if not key or seg != dec.xor_bytes(raw, key):
+                    continue
+                if prev is not None and prev.find(seg, gen.pieces[i][3], gen.pieces[i][4]) >= 0:
+                    continue
+                self._record(hits, gen, i, p, stop, form, seg, key)
+        return gzip_at
+
+    def _record(
+        self, hits: _Hits, gen: _Gen, i: int, start: int, end: int, form: _Form, matched: bytes, key: int
+    ) -> None:
+        ref, text, hf = form
+        chain = gen.chain(i)
+        if key:
+            chain += (f"xor-0x{key:02x}",)
+        if hf is not None:
+            if hf.is_hex:
+                kind, text = hex_kind(hf, matched)
+            else:
+                kind = hf.kind
+            chain += (kind,)
+        slot = (ref, chain)
+        if slot in hits:
+            return
+        offset = start if gen.depth == 0 else gen.origin(i)
+        excerpt = _excerpt(gen.big, gen.starts[i], gen.end(i), start, end, key)
+        hits[slot] = Hit(ref=ref, needle=text, chain=chain, offset=offset, excerpt=excerpt)
+
+
+class _Decoding:
+    """Decode the regions one generation's triggers point at into children.
+
+    Each child is ``(data, chain elements, parent piece, src start, src end,
+    sniff)``; ``sniff`` asks the next generation to try raw deflate/brotli
+    at the child's first byte (set for binary-carrying encodings).
+    """
+
+    def __init__(self, scanner: Scanner, gen: _Gen, budget: _Budget) -> None:
+        self.sc = scanner
+        self.gen = gen
+        self.big = gen.big
+        self.view = memoryview(gen.big)
+        self.budget = budget
+        self.out: list[_Child] = []
+
+    def emit(self, data: bytes, elems: tuple[str, ...], frag: int, s: int, e: int, sniff: int) -> None:
+        if len(data) >= _MIN_CHILD and self.budget.take(len(data)):
+            self.out.append((data, elems, frag, s, e, sniff))
+
+    def run(self, xor_gzip: list[int]) -> list[_Child]:
+        buckets: list[list[int]] = [[] for _ in range(_N_TRIGGERS)]
+        for t, end in self.sc._trig.scan(self.big):
+            buckets[t].append(end)
+        for b in buckets:
+            b.sort()
+        self.compressed(buckets, xor_gzip)
+        self.chunked(buckets[T_CHUNK])
+        self.starts(buckets)
+        self.mime(buckets[T_MIME_B64], "base64")
+        self.mime(buckets[T_MIME_QP], "quoted-printable")
+        self.runs(buckets[T_B64])
+        self.url(buckets[T_PCT], buckets[T_PLUS])
+        self.json(buckets[T_JSON])
+        self.html(buckets[T_HTML])
+        self.utf16(buckets[T_U16LE], buckets[T_BOM_LE], False)
+        self.utf16(buckets[T_U16BE], buckets[T_BOM_BE], True)
+        return self.out
+
+    # compression ---------------------------------------------------------
+
+    def inflate_at(self, p: int, kind: str, elems: tuple[str, ...], key: int = 0) -> int:
+        i = self.gen.locate(p)
+        if i < 0 or self.budget.left <= 0:
+            return p
+        res = dec.inflate(self.view[p : self.gen.end(i)], kind, self.budget.left, key)
+        if res is None:
+            return p
+        out, used = res
+        self.emit(out, elems, i, p, p + used, _SNIFF_ALL)
+        return p + used
+
+    def compressed(self, buckets: list[list[int]], xor_gzip: list[int]) -> None:
+        covered = -1
+        for end in buckets[T_GZIP]:
+            if end - 3 >= covered:
+                covered = self.inflate_at(end - 3, "gzip", ("gzip",))
+        covered = -1
+        for end in buckets[T_ZLIB]:
+            if end - 2 >= covered:
+                covered = self.inflate_at(end - 2, "zlib", ("zlib",))
+        big = self.big
+        for p in xor_gzip:
+            key = big[p] ^ 0x1F
+            if key and big[p + 2] ^ key == 0x08 and (big[p + 3] ^ key) & 0xE0 == 0:
+                self.inflate_at(p, "gzip", (f"xor-0x{key:02x}", "gzip"), key)
+
+    def starts(self, buckets: list[list[int]]) -> None:
+        """Raw deflate / brotli have no magic: try them where a stream plausibly
+        starts -- at pieces decoded from binary-carrying encodings, at the
+        start of the caller's buffer, and at bodies whose headers announce them."""
+        gen, big = self.gen, self.big
+        todo = [(gen.starts[i], i, piece[5]) for i, piece in enumerate(gen.pieces) if piece[5]]
+        for bucket, which in ((buckets[T_CE_DEFLATE], _SNIFF_DEFLATE), (buckets[T_CE_BR], _SNIFF_BROTLI)):
+            which |= _SNIFF_BODY
+            for end in bucket:
+                i = gen.locate(end)
+                if i < 0:
+                    continue
+                q = big.find(b"\r\n\r\n", end, min(gen.end(i), end + 16384))
+                if q >= 0:
+                    todo.append((q + 4, i, which))
+        for q, i, which in todo:
+            fe = gen.end(i)
+            if q >= fe or self.budget.left <= 0:
+                continue
+            head = big[q : q + 8]
+            if head[:2] == b"\x1f\x8b" or (head[:1] == b"\x78" and head[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda")):
+                continue
+            body = which & _SNIFF_BODY
+            if not body:  # a decoded payload ends at its first separator (alignments)
+                sep = big.find(_SEP, q, fe)
+                fe = fe if sep < 0 else sep
+            if which & _SNIFF_DEFLATE and dec.deflate_plausible(head):
+                res = dec.inflate(self.view[q:fe], "deflate", self.budget.left)
+                if res is not None:
+                    self.emit(res[0], ("deflate",), i, q, q + res[1], _SNIFF_ALL)
+                    continue
+            if which & _SNIFF_BROTLI and dec.brotli_plausible(head):
+                got = dec.unbrotli(self.view[q:fe], self.budget.left, trailing=bool(body))
+                if got is not None:
+                    self.emit(got[0], ("brotli",), i, q, q + got[1], _SNIFF_ALL)
+
+    def chunked(self, ends: list[int]) -> None:
+        gen, big = self.gen, self.big
+        cands = []
+        if gen.depth == 0 and _CHUNK_AT_START.match(big, 0):
+            cands.append(0)
+        for end in ends:
+            q = big.rfind(b"\r\n\r\n", max(0, end - 150), end)
+            if q >= 0:
+                cands.append(q + 4)
+        for q in cands:
+            i = gen.locate(q)
+            if i < 0:
+                continue
+            res = dec.decode_chunked(big, q, gen.end(i))
+            if res is not None and res[1] >= 2:  # one chunk is the body verbatim
+                self.emit(res[0], ("chunked",), i, q, res[2], _SNIFF_ALL)
+
+    def mime(self, ends: list[int], cte: str) -> None:
+        gen, big = self.gen, self.big
+        for end in ends:
+            i = gen.locate(end)
+            if i < 0:
+                continue
+            fe = gen.end(i)
+            hdr = big.find(b"\r\n\r\n", end, min(fe, end + 8192))
+            body = hdr + 4
+            if hdr < 0:
+                hdr = big.find(b"\n\n", end, min(fe, end + 8192))
+                body = hdr + 2
+                if hdr < 0:
+                    continue
+            stop = big.find(b"\n--", body, fe)
+            stop = fe if stop < 0 else stop
+            region = big[body:stop]
+            out = dec.mime_decode(region, cte)
+            if out and out != region:
+                elem = "mime-base64" if cte == "base64" else "quoted-printable"
+                self.emit(out, (elem,), i, body, stop, _SNIFF_ALL if cte == "base64" else 0)
+
+    # runs of an encoding alphabet ---------------------------------------
+
+    def runs(self, ends: list[int]) -> None:
+        """Maximal runs of >= 16 base64-alphabet chars, plus the hex and base32
+        runs inside them (both alphabets are subsets, so one trigger finds all).
+
+        base64 is decoded at all 4 alignments (a payload may be glued to other
+        alphabet chars), hex at 2 and base32 at 8, each run into one child
+        whose alignments are ``_SEP``-separated; long padded runs use the
+        alignment the padding implies.  A run is not decoded as base64 when it
+        cannot plausibly be base64 of anything: only hex digits and ``-``
+        (IDs, UUIDs; random base64 of 16+ chars is that with p < 1e-7) or,
+        from 24 chars, only upper-case base32 characters (p < 6e-8).  Sub-runs
+        are located with ``translate`` + ``find`` (C speed); inside long
+        mixed-case runs (blobs) they are not looked for, since a hex/base32
+        payload glued inside a base64 blob is not a thing encoders produce.
+        Identical short runs in one buffer are decoded once.
+        """
+        gen, big = self.gen, self.big
+        match = _B64_RUN.match
+        single = len(gen.pieces) == 1
+        fe = gen.end(0)
+        seen: set[bytes] = set()
+        for end in ends:
+            s = end - 16
+            if single:
+                i = 0
+            else:
+                i = gen.locate(s)
+                if i < 0:
+                    continue
+                fe = gen.end(i)
+            m = match(big, s, fe)
+            if m is None:
+                continue
+            run = m.group()
+            long = len(run) > _LONG_RUN
+            if not long:
+                # An identical token decodes to identical children whose hits
+                # are deduplicated per (ref, chain) anyway: repeated headers,
+                # cookies and tokens in one buffer are decoded once.
+                if run in seen:
+                    continue
+                seen.add(run)
+            core = run.rstrip(b"=") if run[-1] == 0x3D else run
+            n = len(core)
+            hexmap = core.translate(_HEX_MAP)
+            if b"." not in hexmap:
+                self.hex(core, i, s)
+                continue
+            lower, upper = core.islower(), core.isupper()
+            mixed = not lower and not upper
+            if long and mixed:
+                self.base64(run, i, s, True)
+                continue
+            if _X16 in hexmap:
+                for a, z in _subruns(hexmap):
+                    self.hex(core[a:z], i, s + a)
+            whole32 = False
+            for table, wanted in ((_B32U_MAP, not lower), (_B32L_MAP, not upper)):
+                if wanted and _X16 in (mapped := core.translate(table)):
+                    for a, z in _subruns(mapped):
+                        whole32 = whole32 or z - a == n
+                        while z < fe - s and z - a < n + 6 and big[s + z] == 0x3D:  # '=' padding
+                            z += 1
+                        self.base32(big[s + a : s + z], i, s + a)
+            if (whole32 and upper and n >= 24) or not core.translate(None, _HEX_DASH):
+                continue
+            self.base64(run, i, s, mixed)
+
+    def base64(self, run: bytes, i: int, s: int, mixed: bool) -> None:
+        if len(run) > _LONG_RUN and run[-1] == 0x3D:
+            data = dec.b64_decode(run, len(run) % 4)
+        else:
+            data = _SEP.join(dec.b64_decode_alignments(run))
+        # Compressed data in base64 uses both letter cases (a single-case run
+        # of 20+ random base64 chars has p < 1e-4), so only mixed-case runs
+        # are worth a raw deflate/brotli attempt; words and paths are not.
+        self.emit(data, ("base64",), i, s, s + len(run), _SNIFF_ALL if mixed else 0)
+
+    def hex(self, run: bytes, i: int, s: int) -> None:
+        data = _SEP.join([dec.hex_decode(run, 0), dec.hex_decode(run, 1)])
+        # Hex runs are mostly IDs and digests: sniff raw deflate, not brotli.
+        self.emit(data, ("hex",), i, s, s + len(run), _SNIFF_DEFLATE)
+
+    def base32(self, run: bytes, i: int, s: int) -> None:
+        n = len(run)
+        if n > _LONG_RUN and run.endswith(b"="):
+            data = dec.b32_decode(run, n % 8)
+        else:
+            data = _SEP.join([dec.b32_decode(run, o) for o in range(8)])
+        self.emit(data, ("base32",), i, s, s + n, _SNIFF_ALL)
+
+    # text escapes --------------------------------------------------------
+
+    def url(self, pct: list[int], plus: list[int]) -> None:
+        """Percent/plus-encoded runs (query strings, form bodies).  A run with
+        only ``+`` is decoded when ``+`` is frequent enough to be spaces
+        (>= 1 per 24 chars); base64 text has ~1 per 64."""
+        gen, big = self.gen, self.big
+        cur = -1
+        for p in sorted([e - 1 for e in pct] + [e - 1 for e in plus]):
+            if p < cur:
+                continue
+            i = gen.locate(p)
+            if i < 0:
+                continue
+            a, z = _run_bounds(big, p, gen.starts[i], gen.end(i), _URL_CHARS)
+            cur = z
+            region = big[a:z]
+            percent = _PCT.search(region) is not None
+            if not percent and region.count(b"+") * 24 < len(region):
+                continue
+            out = dec.url_decode(region)
+            if out != region:  # '+'-only runs are text; binary needs %XX
+                self.emit(out, ("urlencode",), i, a, z, _SNIFF_ALL if percent else 0)
+
+    def json(self, ends: list[int]) -> None:
+        """JSON string escapes: decode the enclosing string literal (bounded by
+        unescaped quotes), wherever it is.  Regions holding raw control bytes
+        other than tab/CR/LF are not JSON strings (random binary) and skipped."""
+        gen, big = self.gen, self.big
+        cur = -1
+        for end in ends:
+            p = end - 1  # inside the escape, so inside the string
+            if p < cur:
+                continue
+            i = gen.locate(p)
+            if i < 0:
+                continue
+            a, z = self._json_bounds(p, gen.starts[i], gen.end(i))
+            cur = z
+            region = big[a:z]
+            if len(region.translate(None, _BINARY_CTRL)) != len(region):
+                continue
+            out = dec.json_unescape(region)
+            if out != region:
+                self.emit(out, ("json",), i, a, z, 0)
+
+    def _json_bounds(self, p: int, fs: int, fe: int) -> tuple[int, int]:
+        big = self.big
+        lo, hi = max(fs, p - _MAX_JSON_STRING), min(fe, p + _MAX_JSON_STRING)
+        a, k = lo, p
+        while (q := big.rfind(b'"', lo, k)) >= 0:
+            if not _escaped(big, q, fs):
+                a = q + 1
+                break
+            k = q
+        z, k = hi, p + 1
+        while (q := big.find(b'"', k, hi)) >= 0:
+            if not _escaped(big, q, fs):
+                z = q
+                break
+            k = q + 1
+        return a, z
+
+    def html(self, ends: list[int]) -> None:
+        """Character references: decode a window around each cluster (an
+        encoded needle spans at most ~12 bytes per character)."""
+        gen, big, w = self.gen, self.big, self.sc._html_window
+        pending: tuple[int, int, int] | None = None
+        for end in ends:
+            p = big.rfind(b"&", max(0, end - 48), end)
+            i = gen.locate(p)
+            if i < 0:
+                continue
+            a, z = max(gen.starts[i], p - w), min(gen.end(i), p + w)
+            if pending is not None and pending[0] == i and a <= pending[2]:
+                pending = (i, pending[1], max(z, pending[2]))
+                continue
+            if pending is not None:
+                self._html_emit(*pending)
+            pending = (i, a, z)
+        if pending is not None:
+            self._html_emit(*pending)
+
+    def _html_emit(self, i: int, a: int, z: int) -> None:
+        region = self.big[a:z]
+        out = dec.html_unescape(region)
+        if out != region:
+            self.emit(out, ("html",), i, a, z, 0)
+
+    def utf16(self, runs: list[int], boms: list[int], big_endian: bool) -> None:
+        """UTF-16 text: runs of >= 4 (Latin-1 char, NUL) pairs (or after a BOM),
+        extended over up to 8 non-Latin-1 units at a time; decoding starts 16
+        bytes early (same parity) so leading non-Latin-1 characters survive."""
+        gen, big = self.gen, self.big
+        rx, rx_bom = (_U16BE_RUN, _U16BE_BOM_RUN) if big_endian else (_U16LE_RUN, _U16LE_BOM_RUN)
+        elem = "utf16be" if big_endian else "utf16le"
+        cur = -1
+        starts = sorted([(e - 8, False) for e in runs] + [(e, True) for e in boms])
+        for s, bom in starts:
+            if s < cur:
+                continue
+            i = gen.locate(s)
+            if i < 0:
+                continue
+            fs, fe = gen.starts[i], gen.end(i)
+            m = (rx_bom if bom else rx).match(big, s, fe)
+            if m is None or m.end() - s < 8:
+                continue
+            z = m.end()
+            cur = z
+            a = s if bom else max(fs + (s - fs) % 2, s - 16)
+            self.emit(dec.utf16_decode(big[a:z], big_endian), (elem,), i, a, z, 0)

