@@ -50,6 +50,13 @@ class ClockMapping:
     def device_iso(self, host_ts: float) -> str:
         return datetime.fromtimestamp(self.to_device(host_ts), tz=timezone.utc).isoformat()
 
+    def with_jump(self, host_ts: float, delta: float) -> "ClockMapping":
+        """A new segment from ``host_ts`` on: the wall clock moved by ``delta`` s."""
+        seg = self._segment(host_ts)
+        new = Segment(host_ts, self.to_device(host_ts) + delta, seg.rate)
+        kept = tuple(s for s in self.segments if s.host_start < host_ts)
+        return ClockMapping(kept + (new,))
+
     def to_dict(self) -> dict[str, object]:
         return {"segments": [s.__dict__ for s in self.segments]}
 

@@ -18,6 +18,7 @@ from ..errors import DeviceError
 from .mapping import ClockMapping
 
 CLOCK_JSON = "/run/honeyphone/clock.json"
+CLOCK_JUMPS = "/run/honeyphone/clock_jumps.jsonl"
 HOUR = 3600.0
 
 
@@ -37,10 +38,33 @@ class TwinClock:
         self._device = device
         self.config = config
         self._mapping: ClockMapping | None = None
+        self._base_mapping: ClockMapping | None = None
 
-    def mapping(self) -> ClockMapping:
-        """Fit the host->device mapping from the anchor's samples (cached)."""
-        if self._mapping is None:
+    def mapping(self, refresh: bool = False) -> ClockMapping:
+        """The host->device mapping from the anchor's samples, plus one
+        segment per wall-clock jump made with ``date`` on the device
+        (cached; ``refresh`` re-reads the jumps)."""
+        if self._mapping is None or refresh:
+            self._mapping = self._with_jumps(self._base())
+        return self._mapping
+
+    def _with_jumps(self, base: ClockMapping) -> ClockMapping:
+        res = self._device.shell(["cat", CLOCK_JUMPS])
+        if res.exit_code != 0:
+            return base
+        mapping = base
+        for line in res.text.splitlines():
+            try:
+                jump = json.loads(line)
+                real, delta = float(jump["real"]), float(jump["delta"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            mapping = mapping.with_jump(real, delta)
+        return mapping
+
+    def _base(self) -> ClockMapping:
+        """The anchor's own linear mapping (the anchor never sees jumps)."""
+        if self._base_mapping is None:
             deadline = time.monotonic() + 10
             while True:
                 res = self._device.shell(["cat", CLOCK_JSON])
@@ -50,9 +74,9 @@ class TwinClock:
                     raise DeviceError("the twin's device clock did not publish its state", fix="check `hpctl status`")
                 time.sleep(0.05)
             state = json.loads(res.text)
-            real, device = state["samples"][-1]
-            self._mapping = ClockMapping.linear(float(real), float(device), float(state["rate"]))
-        return self._mapping
+            real, device = state["samples"][0]
+            self._base_mapping = ClockMapping.linear(float(real), float(device), float(state["rate"]))
+        return self._base_mapping
 
     def device_now(self) -> float:
         return self.mapping().to_device(time.time())
@@ -70,7 +94,9 @@ class TwinClock:
     ) -> float:
         """Wait until ``hours`` of device time have passed since ``since``
         (device epoch; default the clock's start)."""
-        mapping = self.mapping()
+        # The horizon is elapsed device time at the clock's rate: a firmware
+        # that sets the wall clock forward does not shorten the run.
+        mapping = self._base()
         origin = self.config.start_epoch if since is None else since
         target_host = mapping.to_host(origin + hours * HOUR)
         while True:

@@ -173,6 +173,7 @@ def run_analysis(
         reached = twin_clock.run_until(scenario.hours, on_progress, should_stop=lambda: cancel.cancelled,
                                        since=firmware_start)
         _check_cancel(cancel)
+        state.mapping = twin_clock.mapping(refresh=True)  # with any `date` jumps the firmware made
         state.mark("horizon", device_hours=reached)
 
         progress(ProgressEvent(Stage.ANALYZING, "collecting artifacts"))

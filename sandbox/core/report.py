@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,8 @@ def build_report(
     syscalls_dir: Path,
 ) -> BuiltReport:
     from ..detect.findings import detect
-    from ..detect.sources import iter_payloads
+    from ..detect.sources import Payload, iter_payloads
+    from ..detect.verdict import OpaqueSend
     from ..detect.verdict import verdict as decide
 
     mapping = state.mapping or ClockMapping.identity()
@@ -77,9 +79,18 @@ def build_report(
     dns = [DnsQuery.parse(d) for d in read_jsonl(fakenet_dir / "dns.jsonl")]
     flows = [HttpFlow.parse(d) for d in read_jsonl(fakenet_dir / "flows.jsonl")]
     tls_failures = [TlsFailure.parse(d) for d in read_jsonl(fakenet_dir / "tls_failures.jsonl")]
-    payloads = list(iter_payloads(device_ip, pcap=pcap, fakenet_dir=fakenet_dir))
-    findings = detect(canaries, payloads, mapping, summary)
-    result = decide(findings, summary, tls_failures, payloads, mapping=mapping)
+    # Stream the payloads through the detector, keeping only the opaque
+    # sends the verdict needs, so a large capture is never held in memory.
+    opaque: list[OpaqueSend] = []
+
+    def tap(payloads: Iterable[Payload]) -> Iterator[Payload]:
+        for p in payloads:
+            if (o := OpaqueSend.of(p)) is not None:
+                opaque.append(o)
+            yield p
+
+    findings = detect(canaries, tap(iter_payloads(device_ip, pcap=pcap, fakenet_dir=fakenet_dir)), mapping, summary)
+    result = decide(findings, summary, tls_failures, opaque, mapping=mapping)
 
     timeline: list[dict[str, Any]] = []
     for ev in state.timeline:

@@ -25,6 +25,8 @@ from . import paths
 
 CLOCK_ENV = "/run/honeyphone/clock.env"
 CLOCK_JSON = "/run/honeyphone/clock.json"
+CLOCK_SPEC = "/run/honeyphone/faketime.rc"
+CLOCK_JUMPS = "/run/honeyphone/clock_jumps.jsonl"
 SYS_clock_gettime = 228  # x86_64
 JOIN_KEYS = ("LD_PRELOAD", "FAKETIME", "FAKETIME_SHARED", "FAKETIME_DONT_RESET", "FAKETIME_DONT_FAKE_MONOTONIC")
 
@@ -71,7 +73,14 @@ def main() -> int:
         print("clockd: must run under the faketime wrapper", file=sys.stderr)
         return 2
     _open_shared_state()
-    env_lines = [f"{k}={os.environ[k]}" for k in JOIN_KEYS if k in os.environ]
+    # Joiners read the spec from a file, not from FAKETIME, so that `date`
+    # can move the device wall clock for every process at once (the shared
+    # base stays; only the spec's start moves).  NO_CACHE makes a change
+    # visible at once instead of after libfaketime's 10 s cache.
+    spec_file = paths.under(CLOCK_SPEC)
+    _write_atomic(spec_file, os.environ.get("FAKETIME", "") + "\n")
+    env_lines = [f"{k}={os.environ[k]}" for k in JOIN_KEYS if k in os.environ and k != "FAKETIME"]
+    env_lines += [f"FAKETIME_TIMESTAMP_FILE={CLOCK_SPEC}", "FAKETIME_NO_CACHE=1"]
     rate = float(os.environ.get("HONEYPHONE_CLOCK_RATE", "1"))
     samples = [sample()]
     state = {"rate": rate, "samples": samples, "env": dict(line.split("=", 1) for line in env_lines)}

@@ -54,3 +54,27 @@ def test_clock_fires_on_device_schedule(hp_settings: Settings, twin: TwinHandle,
     starts = [e.get("t0", e["t"]) for name in ("sleeper", "periodic", "poller") for e in _events(twin, name)[:1]]
     assert max(starts) - min(starts) < H
     assert abs(min(starts) - start) < 2 * H
+
+
+def test_date_sets_device_wall_clock(hp_settings: Settings, twin: TwinHandle, tmp_path: Path) -> None:
+    """As root, `date` moves the wall clock of every device process at once, like toybox date on Android."""
+    bundle = load_bundle(FW, hp_settings.bundle_limits, tmp_path)
+    config = ClockConfig(start_epoch=float(int(time.time())), rate=3600.0)
+    install_twin_bundle(twin.device, bundle, clock=config.manifest_entry())
+    start_services(twin.device)
+    clock = TwinClock(twin.device, config)
+    before = float(twin.device.shell("date +%s").text)
+    target = 2_000_000_000  # 2033-05-18
+    res = twin.device.shell(f"date @{target}")
+    assert res.exit_code == 0, res.error_text
+    after = float(twin.device.shell("date +%s").text)
+    assert target <= after < target + 600  # a few real seconds at 3600x
+    # a running service sees the jump too: the poller's next wake-up happens in 2033
+    assert twin.device.shell(["python3", "-c", "import time; print(int(time.time()))"]).text.strip() >= str(target)
+    mapping = clock.mapping(refresh=True)
+    assert len(mapping.segments) == 2
+    assert abs(mapping.to_device(time.time()) - float(twin.device.shell("date +%s").text)) < 600
+    assert before < target
+    # the toybox form and an unprivileged caller
+    res = twin.device.shell(["su", "-s", "/bin/sh", "shell", "-c", "PATH=/system/bin:$PATH date @1"])
+    assert res.exit_code != 0 and "Operation not permitted" in res.error_text
