@@ -49,15 +49,18 @@ def _ensure_image(settings: Settings, name: str) -> None:
 
 
 def cmd_device_up(args: argparse.Namespace, settings: Settings) -> int:
+    """Boot a contained twin (fakenet, firewall rules, CA) with the bundle installed and running."""
     from .bundle import load_bundle
     from .cli_progress import spinner
     from .containers.engine import docker_client
+    from .core.environment import bring_up, tear_down
     from .device import AdbServer
     from .device.firmware import install_twin_bundle, start_services
-    from .device.twin import boot_twin, new_analysis_id, shutdown_twin
+    from .device.twin import new_analysis_id
 
     client = docker_client(settings)
-    _ensure_image(settings, "twin")
+    for image in ("twin", "fakenet"):
+        _ensure_image(settings, image)
     analysis_id = args.id or new_analysis_id()
     workdir = settings.data_dir / "tmp" / "bundles"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -65,20 +68,22 @@ def cmd_device_up(args: argparse.Namespace, settings: Settings) -> int:
     server = AdbServer.from_settings(settings)
     try:
         with spinner(_console(), f"device {analysis_id}") as update:
-            update("booting twin")
-            handle = boot_twin(settings, client, server, analysis_id)
+            update("network, fakenet and twin")
+            env = bring_up(settings, client, server, analysis_id)
             try:
                 update("installing firmware")
-                install_twin_bundle(handle.device, bundle)
+                install_twin_bundle(env.twin.device, bundle)
                 update("starting services")
-                started = start_services(handle.device)
+                started = start_services(env.twin.device)
             except BaseException:
-                shutdown_twin(settings, client, handle)
+                tear_down(settings, client, analysis_id)
                 raise
     finally:
         bundle.cleanup()
+    handle = env.twin
     print(f"analysis id: {analysis_id}")
     print(f"adb serial:  {handle.device.serial}   (booted in {handle.boot_seconds:.2f}s)")
+    print(f"fakenet:     {env.fakenet.ip} (the device's gateway and DNS; TLS intercepted)")
     print(f"firmware:    {bundle.manifest.firmware.name} {bundle.manifest.firmware.version}")
     for svc in started:
         print(f"service:     {svc.name} pid {svc.pid}")

@@ -7,12 +7,14 @@ tests and parallel farms can run private servers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
 
 import adbutils
+import psutil
 
 from ..errors import EnvironmentProblem
 from ..settings import Settings
@@ -58,10 +60,35 @@ class AdbServer:
             )
 
     def kill(self) -> None:
-        """Ask the server on our port to exit (only ever call this for a server you started)."""
-        if self.is_running():
+        """Stop the server on our port (only ever call this for a server you started).
+
+        ``adb kill-server`` can hang while the server is busy reconnecting to
+        devices that are gone; then the adb process holding our port is
+        terminated by its PID.
+        """
+        if not self.is_running():
+            return
+        try:
             subprocess.run([self._binary(), "-P", str(self.port), "kill-server"],
-                           capture_output=True, timeout=30, check=False)
+                           capture_output=True, timeout=10, check=False)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.is_running():
+            for pid in self._listener_pids():
+                try:
+                    proc = psutil.Process(pid)
+                    if os.path.basename(proc.exe()) == "adb":
+                        proc.terminate()
+                        proc.wait(timeout=5)
+                except (psutil.Error, OSError):
+                    pass
+
+    def _listener_pids(self) -> list[int]:
+        pids = []
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == self.port and conn.pid:
+                pids.append(conn.pid)
+        return pids
 
     def adb_argv(self, *args: str) -> list[str]:
         """An argv for the adb CLI against this server, for people and tests."""
