@@ -121,13 +121,19 @@ def stop_services() -> None:
 
 def main() -> int:
     stopping = False
+    rebooting = False
 
     def on_term(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def on_hup(signum: int, frame: object) -> None:
+        nonlocal rebooting
+        rebooting = True
+
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
     t0 = time.monotonic()
     configure_dns()
     set_boot_props()
@@ -145,6 +151,18 @@ def main() -> int:
     else:
         log("adbd did not come up")
     while not stopping:
+        if rebooting:
+            # `adb reboot` / `reboot`: services stop, adb drops, the device boots again.
+            rebooting = False
+            log("reboot requested")
+            props.set_prop("sys.boot_completed", "0")
+            stop_services()
+            adbd.terminate()
+            adbd.wait()
+            adbd = start_adbd()
+            if wait_port(ADBD_PORT, 30.0):
+                props.set_prop("sys.boot_completed", "1")
+                log("rebooted")
         for pid, _status in reap():
             if pid == adbd.pid:
                 log("adbd exited; restarting")

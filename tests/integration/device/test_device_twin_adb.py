@@ -84,3 +84,15 @@ def test_firmware_reads_provider_db_directly(twin: TwinHandle) -> None:
     res = dev.shell(["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "python3", "-c", script])
     assert res.exit_code == 0, res.error_text
     assert "direct read ✓" in res.text and "+15405550111" in res.text
+
+
+def test_adb_reboot_comes_back(hp_settings: Settings, twin: TwinHandle) -> None:
+    serial = twin.device.serial
+    twin.device.shell("echo before > /data/local/tmp/persist")
+    adb(hp_settings, "-s", serial, "reboot")
+    twin.device.disconnect()
+    from sandbox.device import Device
+
+    dev = Device.connect(AdbServer.from_settings(hp_settings), serial, hp_settings, timeout=30)
+    dev.wait_for_boot(30)
+    assert dev.shell("cat /data/local/tmp/persist").text == "before\n"  # /data survives a reboot
