@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-host.sh
 .venv/bin/honeyphone images build twin fakenet
-.venv/bin/mypy sandbox
+scripts/check_proto.sh          # generated gRPC code must match the .proto sources
+.venv/bin/mypy sandbox workers
 exec .venv/bin/pytest -n "${HONEYPHONE_TEST_WORKERS:-auto}" "$@" tests
