@@ -69,10 +69,13 @@ def make_canaries(n: int, rng: random.Random) -> list[Needle]:
 class DataGen:
     """Deterministic capture-like byte generator."""
 
-    def __init__(self, rng: random.Random, needles: list[Needle]) -> None:
+    def __init__(self, rng: random.Random, needles: list[Needle], mix: dict[str, float]) -> None:
         self.rng = rng
         self.needles = needles
-        self.planted = 0
+        self.plants: list[object] = []
+        total = sum(mix.values())
+        self.mix = [(k, v / total) for k, v in mix.items()]
+        self.new_session()
 
     def text(self, n: int) -> bytes:
         r = self.rng
@@ -94,6 +97,15 @@ class DataGen:
             size += len(out[-1])
         return b"".join(out)[:n]
 
+    def new_session(self) -> None:
+        """Per-flow session state: like a keep-alive connection of one app,
+        requests in a flow share host, cookie and bearer token."""
+        r = self.rng
+        self.host = f"{r.choice(WORDS)}.example.com"
+        self.sid = r.randbytes(16).hex()
+        self.ga = f"GA1.2.{r.randrange(10**9)}.{r.randrange(10**9)}"
+        self.token = base64.urlsafe_b64encode(r.randbytes(r.choice((16, 24, 32)))).decode().rstrip("=")
+
     def headers(self, n: int) -> bytes:
         r = self.rng
         out = []
@@ -102,16 +114,15 @@ class DataGen:
             path = "/" + "/".join(r.choice(WORDS) for _ in range(r.randrange(1, 5)))
             q = urllib.parse.urlencode({r.choice(WORDS): " ".join(r.choice(WORDS) for _ in range(r.randrange(1, 4))),
                                         "id": r.randrange(10**6)})
-            token = base64.urlsafe_b64encode(r.randbytes(r.choice((16, 24, 32)))).decode().rstrip("=")
             req = (
                 f"{r.choice(('GET', 'POST'))} {path}?{q} HTTP/1.1\r\n"
-                f"Host: {r.choice(WORDS)}.example.com\r\n"
+                f"Host: {self.host}\r\n"
                 "User-Agent: Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
                 "Chrome/116.0.0.0 Mobile Safari/537.36\r\n"
                 "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
                 "Accept-Encoding: gzip, deflate, br\r\n"
-                f"Cookie: sid={r.randbytes(16).hex()}; _ga=GA1.2.{r.randrange(10**9)}.{r.randrange(10**9)}\r\n"
-                f"Authorization: Bearer {token}\r\n"
+                f"Cookie: sid={self.sid}; _ga={self.ga}\r\n"
+                f"Authorization: Bearer {self.token}\r\n"
                 f"X-Request-Id: {r.randbytes(8).hex()}-{r.randbytes(4).hex()}\r\n"
                 f"Content-Length: {r.randrange(10**5)}\r\n\r\n"
             )
@@ -128,9 +139,10 @@ class DataGen:
 
     def planted_canary(self) -> bytes:
         r = self.rng
-        value = r.choice(self.needles).value.encode()
+        needle = r.choice(self.needles)
+        value = needle.value.encode()
         enc = r.choice(("raw", "b64", "gzip-b64", "hex", "url"))
-        self.planted += 1
+        self.plants.append(needle.ref)
         if enc == "raw":
             return b" " + value + b" "
         if enc == "b64":
@@ -141,26 +153,47 @@ class DataGen:
             return b" " + value.hex().encode() + b" "
         return b"q=" + urllib.parse.quote_plus(value).encode() + b"&"
 
+    def segment(self, kind: str, size: int) -> bytes:
+        if kind == "random":
+            return self.rng.randbytes(size)
+        if kind == "text":
+            return self.text(size)
+        if kind == "headers":
+            return self.headers(size)
+        return self.blob(size)
+
     def flow(self, size: int) -> bytes:
         r = self.rng
+        self.new_session()
         parts: list[bytes] = []
         got = 0
         while got < size:
             x = r.random()
-            seg = r.randrange(512, 32768)
-            if x < 0.40:
-                part = r.randbytes(seg)
-            elif x < 0.65:
-                part = self.text(seg)
-            elif x < 0.85:
-                part = self.headers(seg)
-            else:
-                part = self.blob(seg)
-            if r.random() < 0.02:
+            for kind, share in self.mix:
+                x -= share
+                if x < 0:
+                    break
+            part = self.segment(kind, r.randrange(512, 32768))
+            if r.random() < 0.02 and got + len(part) + 200 < size:
                 part += self.planted_canary()
             parts.append(part)
             got += len(part)
         return b"".join(parts)[:size]
+
+
+def per_category(scanner: Scanner, gen: DataGen, mib: int = 8) -> dict[str, float]:
+    """CPU-time MB/s of each content kind alone (256 KiB flows)."""
+    out = {}
+    for kind, _ in gen.mix:
+        bufs = []
+        for _ in range(mib * 4):
+            gen.new_session()
+            bufs.append(b"".join(gen.segment(kind, gen.rng.randrange(512, 32768)) for _ in range(24))[: 256 << 10])
+        t0 = time.process_time()
+        for b in bufs:
+            scanner.scan(b)
+        out[kind] = round(sum(map(len, bufs)) / 1e6 / (time.process_time() - t0), 1)
+    return out
 
 
 def peak_rss_mib() -> float:
@@ -175,6 +208,11 @@ def main() -> None:
     ap.add_argument("--backend", choices=("auto", "hyperscan", "pyahocorasick"), default="auto")
     ap.add_argument("--profile", action="store_true", help="cProfile the first 32 MiB (stderr)")
     ap.add_argument("--no-grep", action="store_true")
+    ap.add_argument(
+        "--mix",
+        default="random=40,text=25,headers=20,blob=15",
+        help="content shares by bytes (kinds: random, text, headers, blob)",
+    )
     args = ap.parse_args()
     if args.backend != "auto":
         os.environ["HONEYPHONE_DETECT_BACKEND"] = args.backend
@@ -187,29 +225,30 @@ def main() -> None:
     rss_after_compile = peak_rss_mib()
 
     total = args.size_mib * 1024 * 1024
-    gen = DataGen(rng, needles)
+    mix = {k: float(v) for k, v in (item.split("=") for item in args.mix.split(","))}
+    gen = DataGen(rng, needles, mix)
     with tempfile.TemporaryDirectory(prefix="bench_detect_") as tmp:
         data_path = Path(tmp) / "data.bin"
         forms_path = Path(tmp) / "forms.txt"
         forms_path.write_text("".join(n.value + "\n" for n in needles))
-        flows: list[int] = []
+        flows: list[tuple[int, list[object]]] = []
         with data_path.open("wb") as fh:
             written = 0
             while written < total:
                 size = min(total - written, int(2 ** rng.uniform(14, 20)))
+                gen.plants = []
                 fh.write(gen.flow(size))
-                flows.append(size)
+                flows.append((size, gen.plants))
                 written += size
 
-        hits = 0
-        found_refs: set[object] = set()
+        hits = planted = planted_found = 0
         decoded = 0
         budget_hits = 0
         prof = cProfile.Profile() if args.profile else None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with data_path.open("rb", buffering=0) as fh:
             profiled = 0
-            for size in flows:
+            for size, plants in flows:
                 buf = fh.read(size)
                 if prof is not None and profiled < 32 << 20:
                     prof.enable()
@@ -219,13 +258,16 @@ def main() -> None:
                 else:
                     res = scanner.scan(buf)
                 hits += len(res)
-                found_refs.update(h.ref for h in res)
+                refs = {h.ref for h in res}
+                planted += len(plants)
+                planted_found += sum(ref in refs for ref in plants)
                 decoded += scanner.last_stats.decoded_bytes
                 budget_hits += scanner.last_stats.budget_exhausted
-        ours_s = time.perf_counter() - t0
+        ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
 
-        grep_s = grep_count = None
+        grep_s = grep_cpu = grep_count = None
         if not args.no_grep:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             proc = subprocess.run(
                 ["grep", "-F", "-c", "-f", str(forms_path), str(data_path)],
@@ -234,28 +276,37 @@ def main() -> None:
                 check=False,
             )
             grep_s = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            grep_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             grep_count = proc.stdout.decode().strip()
+        categories = per_category(scanner, gen)
 
     mb = total / 1e6
     summary = {
         "size_mib": args.size_mib,
+        "mix": args.mix,
         "canaries": args.canaries,
         "needles": len(needles),
         "backend": scanner.backend,
         "compile_s": round(compile_s, 2),
         "flows": len(flows),
         "ours_mb_s": round(mb / ours_s, 1),
+        "ours_mb_s_cpu": round(mb / ours_cpu, 1),
         "grep_mb_s": round(mb / grep_s, 1) if grep_s else None,
-        "ours_vs_grep_ratio": round((mb / ours_s) / (mb / grep_s), 4) if grep_s else None,
+        "grep_mb_s_cpu": round(mb / grep_cpu, 1) if grep_cpu else None,
+        "ratio_ours_over_grep": round(grep_s / ours_s, 4) if grep_s else None,
+        "ratio_ours_over_grep_cpu": round(grep_cpu / ours_cpu, 4) if grep_cpu else None,
         "grep_matching_lines": grep_count,
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "peak_rss_after_compile_mib": round(rss_after_compile, 1),
+        "per_category_mb_s_cpu": categories,
         "hits": hits,
-        "planted": gen.planted,
-        "canaries_found": len({r[0] for r in found_refs if isinstance(r, tuple)}),
+        "planted": planted,
+        "planted_found": planted_found,
         "decoded_mib": round(decoded / 2**20, 1),
         "budget_exhausted_flows": budget_hits,
-        "units": "MB = 10^6 bytes",
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "units": "MB = 10^6 bytes; *_cpu = bytes / CPU seconds of that process",
     }
     print(json.dumps(summary, indent=2))
     if prof is not None:

@@ -27,6 +27,8 @@ from typing import Any, BinaryIO, cast
 
 from rich.console import Console
 
+from .bundle.pack import pack_bundle
+from .core.runners import default_cleanup, load_runner
 from .core.analysis import Runner, Scenario, Stage, Verdict
 from .errors import EnvironmentProblem, HoneyphoneError
 from .settings import Settings
@@ -95,56 +97,6 @@ def _sandbox_client(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 # -- runners and workers ----------------------------------------------------------
-
-
-def load_runner(spec: str | None, settings: Settings) -> Runner:
-    """``module:function`` names a factory ``(Settings) -> Runner``; None: the real pipeline."""
-    if spec is None:
-        try:
-            pipeline = importlib.import_module("sandbox.core.pipeline")
-        except ImportError as exc:
-            raise EnvironmentProblem(
-                f"the analysis pipeline is not available ({exc})", fix="update Honeyphone, or pass --runner MODULE:FUNCTION"
-            ) from None
-        return cast(Runner, pipeline.make_runner(settings))
-    module, sep, func = spec.partition(":")
-    if not sep:
-        raise EnvironmentProblem(f"--runner {spec!r} is not MODULE:FUNCTION")
-    try:
-        factory = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError) as exc:
-        raise EnvironmentProblem(f"--runner {spec}: {exc}") from None
-    return cast(Runner, factory(settings))
-
-
-def default_cleanup(settings: Settings, everything: bool = False) -> Callable[[list[str]], None]:
-    """Remove Docker leftovers of analyses a crashed worker left behind.
-
-    By default only the analyses named (those of dead workers sharing this data
-    dir); with ``everything`` every Honeyphone container and network on the
-    host, which is only safe when nothing else on the host uses Honeyphone.
-    """
-
-    def run(analysis_ids: list[str]) -> None:
-        if not analysis_ids and not everything:
-            return
-        from workers.capacity import docker_answers
-
-        if not docker_answers(settings):
-            _log.info("Docker does not answer; no container leftovers to clean up")
-            return
-        from .containers.cleanup import cleanup
-        from .containers.engine import docker_client
-
-        client = docker_client(settings)
-        for target in [None] if everything else analysis_ids:
-            report = cleanup(client, settings, target)
-            for item in (*report.containers, *report.networks, *report.other):
-                _log.info("removed leftover %s", item)
-            for err in report.errors:
-                _log.warning("cleanup: %s", err)
-
-    return run
 
 
 def _build_agent(
@@ -255,26 +207,6 @@ def _labels(pairs: list[str]) -> dict[str, str]:
             raise HoneyphoneError(f"--label {pair!r} is not KEY=VALUE")
         out[key] = value
     return out
-
-
-def pack_bundle(directory: Path, out: BinaryIO) -> None:
-    """A deterministic .tar.gz of a bundle directory: same files, same bytes."""
-    import gzip
-
-    with gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-        for root, dirs, files in os.walk(directory):
-            dirs.sort()
-            for name in sorted(dirs) + sorted(files):
-                path = Path(root) / name
-                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(directory)))
-                if not (info.isfile() or info.isdir() or info.issym()):
-                    continue
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if info.isfile():
-                    with path.open("rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
 
 
 @contextmanager

@@ -37,6 +37,19 @@ class DeviceLimits:
     memory_bytes: int = 1024 * 1024 * 1024
     nano_cpus: int = 1_000_000_000
     pids: int = 512
+    # Storage.  overlay2 on ext4 cannot cap a container's root file system
+    # (``--storage-opt size`` needs xfs with pquota), so what firmware can
+    # write goes to size-limited tmpfs mounts (counted in memory_bytes too):
+    # /data (apps' data, /data/local/tmp), /data/honeyphone (traces and
+    # service logs, apart so a full /data cannot blind the tracer) and /tmp.
+    # Writes elsewhere (root services only) are polled by the pipeline's
+    # watchdog, which stops the analysis past rootfs_write_bytes.
+    data_bytes: int = 384 * 1024 * 1024
+    trace_bytes: int = 128 * 1024 * 1024
+    tmp_bytes: int = 64 * 1024 * 1024
+    rootfs_write_bytes: int = 1024 * 1024 * 1024
+    # The host's pcap of the analysis bridge is stopped (cleanly) past this size.
+    capture_bytes: int = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,11 @@ class FleetSettings:
     max_artifact_bytes: int = 1024 * 1024 * 1024
     max_report_bytes: int = 16 * 1024 * 1024
     server_threads: int = 256  # one per open WatchAnalysis stream, plus unary calls
+    # Request streams (uploads): cut off with DEADLINE_EXCEEDED after this long
+    # without a chunk, and at most this many at once (never more than half of
+    # server_threads), so clients that trickle cannot hold every server thread.
+    upload_idle_timeout_s: float = 60.0
+    max_concurrent_uploads: int = 32
     slot_memory_bytes: int = 1024 * 1024 * 1024  # a worker refuses slots beyond these
     slot_cpus: float = 0.5
 
@@ -70,6 +88,14 @@ class Settings:
     local_base_image: str = "honeyphone/debian-base:bookworm"
     debian_suite: str = "bookworm"
     boot_timeout_s: float = 60.0
+    # The Android emulator profile (emulator_images/android/): images are
+    # tagged <repo>:<api>; ``android_image`` (HONEYPHONE_ANDROID_IMAGE) pins one.
+    android_image_repo: str = "honeyphone/android"
+    android_api: int = 34
+    android_image: str | None = None
+    android_boot_timeout_s: float = 600.0
+    android_memory_bytes: int = 4 * 1024 * 1024 * 1024  # 3 GiB guest RAM + the emulator itself
+    android_nano_cpus: int = 2_000_000_000
     # Device seconds per real second on the twin.  28800 runs 96 device hours
     # in 12 s; every sleep and timeout inside the firmware shrinks by as much.
     clock_rate: float = 28800.0
@@ -95,6 +121,8 @@ class Settings:
             kwargs["adb_server_port"] = int(env["ANDROID_ADB_SERVER_PORT"])
         if "HONEYPHONE_IMAGES_DIR" in env:
             kwargs["images_dir"] = Path(env["HONEYPHONE_IMAGES_DIR"])
+        if env.get("HONEYPHONE_ANDROID_IMAGE"):
+            kwargs["android_image"] = env["HONEYPHONE_ANDROID_IMAGE"]
         if "HONEYPHONE_SUBNET_POOL" in env:
             kwargs["subnet_pool"] = env["HONEYPHONE_SUBNET_POOL"]
         kwargs.update(overrides)
@@ -104,6 +132,12 @@ class Settings:
     def label_analysis(self) -> str:
         """Docker label key carrying the analysis id on every resource we create."""
         return f"{self.label_prefix}.analysis"
+
+    def android_image_tag(self, api: int | None = None) -> str:
+        """``honeyphone/android:<api>``, or the pinned ``android_image`` when no api is asked for."""
+        if api is None and self.android_image:
+            return self.android_image
+        return f"{self.android_image_repo}:{api if api is not None else self.android_api}"
 
     @property
     def label_role(self) -> str:

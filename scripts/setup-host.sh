@@ -18,7 +18,7 @@ command -v strace >/dev/null 2>&1 || need_pkgs+=(strace)
 command -v nsenter >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
-[ "${HONEYPHONE_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1 && need_pkgs+=(chromium)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)  # renders report.html in the browser test
 [ "${HONEYPHONE_WITH_NODE:-0}" = 1 ] && ! command -v npm >/dev/null 2>&1 && need_pkgs+=(nodejs npm)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -243,7 +243,7 @@ class WorkerAgent:
             request = AnalysisRequest(grant.analysis_id, path, grant.scenario, grant.labels)
             try:
                 outcome = self._runner(request, job.add, job.token)
-                retryable = False
+                retryable = outcome.retryable
             except Exception as exc:
                 _log.exception("runner failed on %s", grant.analysis_id)
                 msg = exc.message if isinstance(exc, HoneyphoneError) else f"{type(exc).__name__}: {exc}"

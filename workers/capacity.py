@@ -73,9 +73,30 @@ def kvm_usable() -> bool:
 
 
 def android_image_present(settings: Settings) -> bool:
-    from sandbox.images import images_dir
+    """An emulator image is built here: ``honeyphone/android:<api>`` (any API level),
+    or the image pinned with HONEYPHONE_ANDROID_IMAGE.  A Dockerfile alone is not
+    enough: building needs the Android SDK, which this host may not have."""
+    try:
+        import docker.errors
 
-    return (images_dir(settings) / "android" / "Dockerfile").is_file()
+        from sandbox.containers.engine import docker_client
+
+        client = docker_client(settings)
+        if settings.android_image:
+            try:
+                client.images.get(settings.android_image)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+        for image in client.images.list(name=settings.android_image_repo):
+            for tag in image.tags:
+                repo, _, version = tag.rpartition(":")
+                if repo == settings.android_image_repo and version.isdigit():
+                    return True
+        return False
+    except Exception as exc:  # no SDK, no daemon, no permission: all mean "no"
+        _log.info("cannot look for an android image: %s", exc)
+        return False
 
 
 def detect_profiles(settings: Settings) -> tuple[str, ...]:

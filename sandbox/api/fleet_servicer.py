@@ -44,6 +44,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
     @unary
     def Heartbeat(self, request: fpb.HeartbeatRequest, context: grpc.ServicerContext) -> fpb.HeartbeatResponse:
         v.worker_id(request.worker_id)
+        v.heartbeat_leases(len(request.leases))  # before converting them all
         progress = [
             WorkerProgress(
                 lp.lease_id,

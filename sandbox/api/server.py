@@ -3,6 +3,8 @@
 Loopback is the default and needs nothing.  Any other address must be
 protected: TLS (certificate and key) plus either a bearer token or client
 certificates (mTLS); otherwise the server refuses to start and says why.
+Every method runs behind ``guard.RequestGuardInterceptor``: undecodable
+requests are INVALID_ARGUMENT, request streams have an idle timeout and a cap.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sandbox.settings import FleetSettings
 
 from . import fleet_servicer, sandbox_servicer
 from .auth import BearerTokenInterceptor
+from .guard import RequestGuardInterceptor
 from .gen.honeyphone.v1 import fleet_pb2, sandbox_pb2
 
 SERVICES = (
@@ -119,7 +122,12 @@ def start_server(orch: Orchestrator, settings: FleetSettings, address: str, secu
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ]
-    interceptors = [BearerTokenInterceptor(security.token)] if security.token else []
+    guard = RequestGuardInterceptor(
+        settings.upload_idle_timeout_s, min(settings.max_concurrent_uploads, max(1, settings.server_threads // 2))
+    )
+    # The token check runs first: without the token, nothing else is looked at.
+    interceptors: list[Any] = [BearerTokenInterceptor(security.token)] if security.token else []
+    interceptors.append(guard)
     server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.server_threads, thread_name_prefix="rpc"),
         interceptors=interceptors, options=options, maximum_concurrent_rpcs=settings.server_threads,

@@ -1,8 +1,9 @@
 """Map orchestrator errors to gRPC status codes, in one decorator per call shape.
 
 Expected errors keep their message (which names the field or object and, where
-there is one, the fix); anything else is logged with its traceback and reaches
-the client as INTERNAL without internals.
+there is one, the fix); a client that cancels while streaming its request ends
+as CANCELLED; anything else is logged with its traceback and reaches the
+client as INTERNAL without internals.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def code_for(exc: HoneyphoneError) -> grpc.StatusCode:
 def _abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
     if isinstance(exc, HoneyphoneError):
         context.abort(code_for(exc), str(exc))
+    if isinstance(exc, grpc.RpcError):  # reading the request stream failed: the client went away
+        context.abort(grpc.StatusCode.CANCELLED, "the client cancelled the call while sending")
     _log.exception("internal error in RPC", exc_info=exc)
     context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the server log")
     raise AssertionError("context.abort returned")  # pragma: no cover

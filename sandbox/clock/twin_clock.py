@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ..device.device import Device
 from ..errors import DeviceError
-from .mapping import ClockMapping
+from .base import DeviceClock
+from .mapping import ClockMapping, Segment
 
 CLOCK_JSON = "/run/honeyphone/clock.json"
 CLOCK_JUMPS = "/run/honeyphone/clock_jumps.jsonl"
@@ -39,6 +40,9 @@ class TwinClock:
         self.config = config
         self._mapping: ClockMapping | None = None
         self._base_mapping: ClockMapping | None = None
+
+    def configure(self) -> None:
+        """Nothing to do: the twin's clock is configured through the services manifest."""
 
     def mapping(self, refresh: bool = False) -> ClockMapping:
         """The host->device mapping from the anchor's samples, plus one
@@ -75,7 +79,15 @@ class TwinClock:
                 time.sleep(0.05)
             state = json.loads(res.text)
             real, device = state["samples"][0]
-            self._base_mapping = ClockMapping.linear(float(real), float(device), float(state["rate"]))
+            rate = float(state["rate"])
+            fast = ClockMapping.linear(float(real), float(device), rate)
+            # Before the anchor started, the device ran on the real clock
+            # (boot, planting): an identity segment keeps those events right.
+            anchor_host = fast.to_host(self.config.start_epoch)
+            self._base_mapping = ClockMapping((
+                Segment(0.0, 0.0, 1.0),
+                Segment(anchor_host, self.config.start_epoch, rate),
+            ))
         return self._base_mapping
 
     def device_now(self) -> float:
@@ -107,3 +119,8 @@ class TwinClock:
             if now >= target_host or (should_stop and should_stop()):
                 return min(elapsed, hours)
             time.sleep(min(tick, max(0.0, target_host - now)))
+
+
+def _conforms(clock: TwinClock) -> DeviceClock:
+    """Never called: mypy checks here that ``TwinClock`` satisfies ``DeviceClock``."""
+    return clock

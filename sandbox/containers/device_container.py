@@ -1,8 +1,9 @@
 """Starting and stopping device containers (the twin today, the emulator later).
 
-Containers are unprivileged with an explicit, minimal capability set and
-pids/memory/CPU limits, on the analysis' own internal network, labelled with
-the analysis id.  The host reaches the device's adbd at ``<ip>:5555``.
+Containers are unprivileged with an explicit, minimal capability set,
+pids/memory/CPU limits and no host mount (what the device writes goes to
+size-limited tmpfs mounts, see ``twin_tmpfs``), on the analysis' own
+internal network, labelled with the analysis id.  The host reaches the device's adbd at ``<ip>:5555``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,22 @@ ADB_PORT = 5555
 # What the twin's init needs: chown the providers, drop services to their uid,
 # signal them, and let strace trace them.  Nothing else (no NET_ADMIN, no SYS_TIME).
 TWIN_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "SYS_PTRACE"]
+
+
+# Where the device may write: size-limited tmpfs mounts, no host directory.
+# /data is the analysis' own scratch (Android keeps everything an app writes
+# there); the twin's init recreates its layout at boot.
+TWIN_DATA_MOUNTS = ("/data", "/data/honeyphone", "/tmp")
+
+
+def twin_tmpfs(settings: Settings) -> dict[str, str]:
+    limits = settings.device_limits
+    return {
+        "/run": "rw,nosuid,nodev,size=16m",
+        "/data": f"rw,exec,nosuid,nodev,size={limits.data_bytes},mode=0755",
+        "/data/honeyphone": f"rw,noexec,nosuid,nodev,size={limits.trace_bytes},mode=0755",
+        "/tmp": f"rw,exec,nosuid,nodev,size={limits.tmp_bytes},mode=1777",
+    }
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,7 @@ def start_twin(
             network=network.name,
             detach=True,
             init=False,
-            tmpfs={"/run": "rw,nosuid,nodev,size=16m"},
+            tmpfs=twin_tmpfs(settings),
         )
     except docker.errors.ImageNotFound as exc:
         raise DeviceError(

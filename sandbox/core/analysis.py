@@ -74,6 +74,7 @@ class AnalysisOutcome:
     report: Mapping[str, object]
     artifacts: Mapping[str, Path]
     error: str | None = None  # set when the analysis could not be completed
+    retryable: bool = False  # with an error: another attempt (maybe on another worker) could succeed
 
     @property
     def completed(self) -> bool:

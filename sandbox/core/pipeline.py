@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -27,14 +28,15 @@ from ..containers.cleanup import cleanup
 from ..containers.engine import docker_client
 from ..containers.network import create_device_network
 from ..device.adb_server import AdbServer
-from ..device.firmware import ServiceWrap, install_twin_bundle, start_services, stop_services
-from ..device.twin import TwinHandle, boot_twin
-from ..errors import HoneyphoneError
+from ..containers.device_container import TWIN_DATA_MOUNTS
+from ..device.firmware import ServiceWrap, install_twin_bundle, start_services
+from ..device.twin import TwinHandle, boot_twin, hpctl_via_engine
+from ..errors import BundleError, HoneyphoneError
 from ..monitor.strace_cmd import strace_argv
 from ..network import containment
 from ..network.capture import Capture
 from ..network.fakenet import collect_logs, fetch_ca_pem, start_fakenet, stop_fakenet, wait_ready
-from ..network.routing import route_via
+from ..network.routing import fence_adbd, route_via
 from ..network.trust import install_ca_twin
 from ..settings import Settings
 from .analysis import (
@@ -46,7 +48,9 @@ from .analysis import (
     Runner,
     Stage,
 )
+from .health import limits_view, sample_container
 from .planting import plant
+from .watchdog import Watchdog
 
 TRACE_DIR = "/data/honeyphone/trace"
 HOUR = 3600.0
@@ -67,6 +71,7 @@ class RunState:
     services: list[dict[str, object]] = field(default_factory=list)
     plant_seconds: float = 0.0
     boot_seconds: float = 0.0
+    health: dict[str, Any] = field(default_factory=dict)  # raw samples for the report's health section
 
     def mark(self, event: str, host_ts: float | None = None, **extra: object) -> None:
         self.timeline.append({"event": event, "host_time": host_ts or time.time(), **extra})
@@ -109,6 +114,9 @@ def run_analysis(
     client = client or docker_client(settings)
     server = AdbServer.from_settings(settings)
     handle: TwinHandle | None = None
+    # issue 9: watches the containers, tcpdump and the artifact disk; names what died
+    dog = Watchdog(client, settings, artifacts_dir)
+    progress = dog.track(progress)
     try:
         workdir = settings.data_dir / "tmp" / "bundles"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -125,22 +133,31 @@ def run_analysis(
         (artifacts_dir / "canaries.json").write_text(canaries_to_json(canaries), encoding="utf-8")
 
         progress(ProgressEvent(Stage.BOOTING, "creating network and fakenet"))
+        # A re-leased analysis (its earlier worker died) may find that attempt's
+        # network, containers and rules still here: they would collide by name.
+        cleanup(client, settings, aid, extra=(containment.remove_rules,))
         network = create_device_network(client, settings, aid)
         rules = containment.install_rules(aid, network.bridge)
         del rules
         fakenet = start_fakenet(client, settings, aid, network)
+        dog.watch("fakenet", fakenet.container_id)
         # The host's own adb session with the device is the control channel
         # (it carries the planting commands), not device traffic: keep it out.
         control = f"not (host {network.gateway} and tcp port 5555)"
         capture = Capture(network.bridge, artifacts_dir / "capture.pcap", bpf=control).start()
+        dog.watch_capture(capture)
         wait_ready(client, fakenet)
         _check_cancel(cancel)
         progress(ProgressEvent(Stage.BOOTING, "booting device twin"))
         handle = boot_twin(settings, client, server, aid, network=network,
                            environment={"HONEYPHONE_DNS": fakenet.ip})
+        dog.watch("device", handle.container.container_id)
+        state.health["network"] = {"subnet": network.subnet, "pool": settings.subnet_pool, "gateway": network.gateway,
+                                   "fakenet_ip": fakenet.ip, "device_ip": handle.container.ip}
         state.boot_seconds = handle.boot_seconds
         state.mark("boot")
         route_via(client, handle.container.container_id, fakenet.ip)
+        fence_adbd(client, handle.container.container_id, network.gateway)  # issue 9: firmware cannot use adbd
         install_ca_twin(handle.device, fetch_ca_pem(client, fakenet), aid)
         _check_cancel(cancel)
 
@@ -161,6 +178,10 @@ def run_analysis(
         for svc in started:
             state.services.append({"name": svc.name, "pid": svc.pid})
             state.mark("process_start", process=svc.name, pid=svc.pid)
+        # issue 9: the baselines the health section and the rootfs limit count from
+        dog.baseline()
+        state.health.update(limits=limits_view(settings), device_cpus=settings.device_limits.nano_cpus / 1e9,
+                            device_start=sample_container(client, handle.container.container_id, TWIN_DATA_MOUNTS))
 
         def on_progress(hours: float) -> None:
             progress(ProgressEvent(Stage.FAST_FORWARDING, f"{hours:.1f}/{scenario.hours:g} device hours", hours))
@@ -170,21 +191,34 @@ def run_analysis(
         # the last service was started, so every schedule gets its full span.
         firmware_start = twin_clock.device_now()
         state.mark("firmware_started")
-        reached = twin_clock.run_until(scenario.hours, on_progress, should_stop=lambda: cancel.cancelled,
+        reached = twin_clock.run_until(scenario.hours, on_progress,
+                                       should_stop=lambda: cancel.cancelled or dog.tripped(),
                                        since=firmware_start)
         _check_cancel(cancel)
+        dog.check()  # issue 9: a death or an overused limit during fast-forward fails here, by name
+        # issue 9: sample health while the device runs (its cgroup goes with it), then stop the
+        # firmware through the engine, not adb: that works even when it used up the pids limit
+        state.health.update(device=sample_container(client, handle.container.container_id, TWIN_DATA_MOUNTS),
+                            fakenet=sample_container(client, fakenet.container_id),
+                            services=_service_status(client, handle))
+        hpctl_via_engine(client, handle, "stop")
         state.mapping = twin_clock.mapping(refresh=True)  # with any `date` jumps the firmware made
         state.mark("horizon", device_hours=reached)
 
         progress(ProgressEvent(Stage.ANALYZING, "collecting artifacts"))
-        stop_services(handle.device)
         _pull_traces(handle, artifacts_dir / "syscalls")
         _pull_logs(handle, artifacts_dir / "service-logs", [s["name"] for s in state.services])
         capture_result = capture.stop()
         capture = None
+        state.health["capture"] = {
+            "packets": capture_result.captured, "dropped_by_kernel": capture_result.dropped_by_kernel,
+            "bytes": capture_result.path.stat().st_size if capture_result.path.exists() else 0,
+            "stopped_at_limit": any(n.kind == "capture_limit" for n in dog.notes),
+        }
+        state.health["notes"] = [{"kind": n.kind, "message": n.message} for n in dog.notes]
+        dog.unwatch("fakenet")
         stop_fakenet(client, fakenet)
         logs = collect_logs(client, fakenet, artifacts_dir)
-        del capture_result
         progress(ProgressEvent(Stage.ANALYZING, "detecting leaks"))
         rep = build_report(
             settings=settings, request=request, bundle=bundle, canaries=canaries, state=state,
@@ -198,9 +232,16 @@ def run_analysis(
         progress(ProgressEvent(Stage.CANCELLED, str(exc)))
         return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=str(exc))
     except HoneyphoneError as exc:
-        msg = exc.message + (f" (fix: {exc.fix})" if exc.fix else "")
+        msg = dog.explain(exc) or exc.message + (f" (fix: {exc.fix})" if exc.fix else "")
         progress(ProgressEvent(Stage.FAILED, msg))
-        return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=msg)
+        return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=msg,
+                               retryable=not isinstance(exc, BundleError))  # a bad bundle stays bad
+    except Exception as exc:  # issue 9: a full artifact disk or a silent engine, by name; else a bug
+        explained = dog.explain(exc)
+        if explained is None:
+            raise
+        progress(ProgressEvent(Stage.FAILED, explained))
+        return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=explained)
     finally:
         if capture is not None:
             try:
@@ -209,9 +250,28 @@ def run_analysis(
                 pass
         if handle is not None:
             handle.device.disconnect()
-        cleanup(client, settings, aid, extra=(containment.remove_rules,))
+        _cleanup_until_done(client, settings, aid)
         if bundle is not None:
             bundle.cleanup()
+
+
+def _cleanup_until_done(client: docker.DockerClient, settings: Settings, aid: str, patience: float = 90.0) -> None:
+    """Remove the analysis' containers, networks and rules; while the engine
+    is restarting, keep trying (the firewall rules go at the first try)."""
+    deadline = time.monotonic() + patience
+    while cleanup(client, settings, aid, extra=(containment.remove_rules,)).engine_down:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(2.0)
+
+
+def _service_status(client: docker.DockerClient, handle: TwinHandle) -> list[dict[str, Any]]:
+    """``hpctl status``: which services still run and how the others ended."""
+    try:
+        rows = json.loads(hpctl_via_engine(client, handle, "status"))
+    except (HoneyphoneError, ValueError) as exc:
+        return [{"name": "?", "error": str(exc)[:300]}]
+    return [dict(r) for r in rows if isinstance(r, dict)]
 
 
 def _pull_traces(handle: TwinHandle, dest: Path) -> None:
@@ -241,7 +301,7 @@ def _artifact_map(artifacts_dir: Path) -> dict[str, Path]:
     sys_dir = artifacts_dir / "syscalls"
     if sys_dir.is_dir():
         for p in sorted(sys_dir.glob("*.strace")):
-            out[f"syscalls/{p.name}"] = p
+            out[f"syscalls.{p.name}"] = p  # artifact names are flat: [A-Za-z0-9._-]
     return out
 
 

@@ -22,6 +22,7 @@ from ..monitor.parser import StraceParser
 from ..network.logs import DnsQuery, HttpFlow, TlsFailure, read_jsonl
 from ..settings import Settings
 from .analysis import AnalysisRequest, Verdict
+from .health import health_section
 
 if TYPE_CHECKING:
     from .pipeline import RunState
@@ -142,9 +143,27 @@ def build_report(
         "syscalls": _syscall_section(summary, mapping),
         "planting": {"seconds": round(state.plant_seconds, 3)},
         "boot_seconds": round(state.boot_seconds, 3),
+        # issue 9: limits hit, OOM kills, killed tracers, floods (sandbox/core/health.py)
+        "health": health_section(state.health, syscalls_dir, mapping, summary),
         "artifacts": artifacts,
     }
+    _finish_report(report, state.out)
     return BuiltReport(Verdict(result.verdict), report)
+
+
+def _finish_report(report: dict[str, Any], out: Path) -> None:
+    """Check the report against its schema, then write ``report.html`` beside
+    where report.json goes.  The HTML is rendered from the report without
+    its own entry and only then hashed into ``artifacts``: listing it cannot
+    be circular, and report.json vouches for the HTML's bytes."""
+    from ..report.html import render_html
+    from ..report.validate import validate_report
+
+    report["artifacts"].pop("report.html", None)  # a stale one from an earlier run in this directory
+    validate_report(report)
+    html_path = out / "report.html"
+    html_path.write_text(render_html(report), encoding="utf-8")
+    report["artifacts"]["report.html"] = {"sha256": _sha256(html_path), "bytes": html_path.stat().st_size}
 
 
 def _proc_name(p: Any) -> str:

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _FEED = 64 * 1024
+_MIN_TRUNCATED_DEFLATE = 64
 _WBITS = {"gzip": 31, "zlib": 15, "deflate": -15}
 
 
@@ -112,8 +113,9 @@ def inflate(data: bytes | memoryview, kind: str, limit: int, xor_key: int = 0) -
     bytes (bomb guard).  gzip and zlib streams were located by their magic
     bytes, so output produced before a corruption is kept (captures are often
     truncated or damaged); a raw deflate stream has no magic, so it must
-    decode cleanly to the end of the stream or of the input.  ``xor_key``
-    undoes a single-byte XOR on the fly (for XOR-obfuscated gzip).
+    decode cleanly to its end, or through at least 64 input bytes when the
+    input is truncated (a few random bytes often decode without error).
+    ``xor_key`` undoes a single-byte XOR on the fly (XOR-obfuscated gzip).
     """
     if limit <= 0 or not data:
         return None
@@ -138,8 +140,8 @@ def inflate(data: bytes | memoryview, kind: str, limit: int, xor_key: int = 0) -
     except zlib.error:
         if kind == "deflate":
             return None
-    if not total:
-        return None
+    if not total or (kind == "deflate" and not dec.eof and total < limit and fed < _MIN_TRUNCATED_DEFLATE):
+        return None  # short input that is not a complete stream: random bytes
     consumed = fed - len(dec.unused_data) - len(dec.unconsumed_tail)
     return b"".join(out), max(consumed, 1)
 

@@ -23,7 +23,7 @@ One leak shows up many times: in the pcap TCP stream *and* the decrypted
 flow, as the e164 *and* the cc_digits form of the same number, as the full
 SMS body *and* its token.  Matches are grouped by
 
-    (item id, field, channel family, destination, time cluster)
+    (item id, field, channel family, destination) -> leak events
 
 * channel family: ``dns``; ``udp``; ``stream`` for http, https and raw tcp
   (the same connection may be labelled differently by the pcap and the
@@ -31,9 +31,25 @@ SMS body *and* its token.  Matches are grouped by
 * destination: ``(ip, port)``, except for DNS where it is the queried
   name's last two labels (the exfiltration domain; resolver addresses
   differ between the pcap and the DNS log);
-* time cluster: matches sorted by time, a new cluster starts after a gap
-  longer than ``window`` seconds (default 10), so the same upload repeated
-  an hour later is a second finding.
+* one leak event: within such a group, two matches belong to the same
+  finding when they are linked, directly or through other matches, by
+
+  - *device time*: consecutive matches at most ``window`` device seconds
+    apart (default 60), so an upload repeated an hour later is a second
+    finding.  Device time, not host time, because the twin's clock runs
+    thousands of times faster than the host's: 47 device hours can be six
+    host seconds;
+  - *the same send seen by two layers*: a match in one artifact and a
+    match in another artifact (pcap vs flows, pcap vs the DNS/TCP/UDP
+    logs) from the same device socket that are each other's nearest in
+    time and at most ``jitter`` host seconds apart (default 5).  Times are
+    data times, except against the raw TCP log, which only knows when the
+    connection was accepted: there connect times are compared.  This
+    absorbs the host-side delay between the capture and the fakenet's
+    logs, which the clock rate would otherwise blow up to device hours;
+    "each other's nearest" keeps two uploads on one kept-alive connection
+    apart (the scanner reports one copy per form per buffer, so a stream
+    carrying both has one match).
 
 Different items are always different findings (a number shared by a contact
 and an SMS yields one finding for each: the report says every item it may
@@ -55,9 +71,10 @@ time (then its data time, then the other evidence), else null.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -214,13 +231,15 @@ class Detector:
         self,
         canaries: CanarySet,
         *,
-        window: float = 10.0,
+        window: float = 60.0,
+        jitter: float = 5.0,
         attribution_window: float = 2.0,
         max_evidence: int = 50,
         scanner: Scanner | None = None,
     ) -> None:
         self.forms = canaries.forms()
         self.window = window
+        self.jitter = jitter
         self.attribution_window = attribution_window
         self.max_evidence = max_evidence
         self.scanner = scanner or Scanner([Needle(f.value, f) for f in self.forms])
@@ -278,7 +297,7 @@ class Detector:
             groups.setdefault(_group_key(m), []).append(m)
         out = []
         for group in groups.values():
-            for cluster in _clusters(group, self.window):
+            for cluster in _clusters(group, mapping, self.window, self.jitter):
                 out.append(self._finding(cluster, mapping, syscalls))
         out.sort(key=lambda f: (f.host_time, f.canary.kind, f.canary.item_id, f.canary.field))
         return out
@@ -320,15 +339,68 @@ def _group_key(m: Match) -> tuple[object, ...]:
     return (m.form.item_id, m.form.field, family, dest)
 
 
-def _clusters(group: list[Match], window: float) -> list[list[Match]]:
-    out: list[list[Match]] = []
-    last = float("-inf")
-    for m in sorted(group, key=lambda m: m.ts):
-        if not out or m.ts - last > window:
-            out.append([])
-        out[-1].append(m)
-        last = m.ts
+def _clusters(group: list[Match], mapping: ClockMapping, window: float, jitter: float) -> list[list[Match]]:
+    """Split one group into leak events (see the module docstring)."""
+    ms = sorted(group, key=lambda m: m.ts)
+    parent = list(range(len(ms)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def link(i: int, j: int) -> None:
+        parent[find(i)] = find(j)
+
+    device = [mapping.to_device(m.ts) for m in ms]
+    order = sorted(range(len(ms)), key=lambda i: device[i])
+    for a, b in zip(order, order[1:]):
+        if device[b] - device[a] <= window:
+            link(a, b)
+    sockets: dict[str, dict[str, list[int]]] = {}
+    for i, m in enumerate(ms):
+        if m.where.client:
+            sockets.setdefault(m.where.client, {}).setdefault(m.where.artifact, []).append(i)
+    for layers in sockets.values():
+        for artifact, mine in layers.items():
+            for other, theirs in layers.items():
+                if other <= artifact:
+                    continue
+                when = _conn_time if "tcp" in (artifact, other) else _data_time
+                there = _nearest(ms, mine, theirs, when)
+                back = _nearest(ms, theirs, mine, when)
+                for i, j in there.items():
+                    if back.get(j) == i and abs(when(ms[i]) - when(ms[j])) <= jitter:
+                        link(i, j)
+    out: dict[int, list[Match]] = {}
+    for i, m in enumerate(ms):
+        out.setdefault(find(i), []).append(m)
+    return list(out.values())
+
+
+def _nearest(ms: list[Match], mine: list[int], theirs: list[int],
+             when: Callable[[Match], float]) -> dict[int, int]:
+    """For each of ``mine``, the closest in time of ``theirs`` (ties: lowest index)."""
+    targets = sorted((when(ms[j]), j) for j in theirs)
+    times = [t for t, _ in targets]
+    out = {}
+    for i in mine:
+        t = when(ms[i])
+        k = bisect.bisect_left(times, t)
+        lo = bisect.bisect_left(times, times[k - 1]) if k > 0 else k  # first of a run of equal times
+        cands = [c for c in (lo, k) if 0 <= c < len(times)]
+        out[i] = targets[min(cands, key=lambda c: (abs(times[c] - t), targets[c][1]))][1]
     return out
+
+
+def _conn_time(m: Match) -> float:
+    """When the match's connection opened (the same in every layer), else its data time."""
+    return m.where.connect_ts if m.where.connect_ts is not None else m.ts
+
+
+def _data_time(m: Match) -> float:
+    return m.ts
 
 
 def _collapse(cluster: list[Match]) -> list[Match]:
@@ -379,7 +451,8 @@ def detect(
     mapping: ClockMapping,
     syscalls: Summary | None,
     *,
-    window: float = 10.0,
+    window: float = 60.0,
+    jitter: float = 5.0,
 ) -> list[Finding]:
     """Every canary leak in ``payloads``, deduplicated; see the module docstring."""
-    return Detector(canaries, window=window).detect(payloads, mapping, syscalls)
+    return Detector(canaries, window=window, jitter=jitter).detect(payloads, mapping, syscalls)

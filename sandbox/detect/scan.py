@@ -8,14 +8,17 @@ each generation the scanner
 1. runs the literal automaton (needle values + hashed forms) over it,
 2. runs the XOR-difference automaton over ``d[i] = b[i] ^ b[i+1]`` of it
    (single-byte XOR is invisible in that domain, see below),
-3. runs one pass of cheap *trigger* regexes (run starts of base64/hex/base32
-   alphabets, ``%XX``, JSON escapes, HTML references, UTF-16 NUL patterns,
-   compression magic, HTTP/MIME headers ...), and
-4. decodes only the regions those triggers point at.
+3. runs cheap *trigger* regexes (two Hyperscan passes: starts of 16+ char
+   base64-alphabet runs and ``word+word``; compression magic, ``%XX``, JSON
+   escapes, HTML references, UTF-16 NUL patterns, BOMs, HTTP/MIME headers),
+4. decodes only the regions those triggers point at (plus raw deflate and
+   brotli sniffing at the start of decoded binary payloads and of HTTP
+   bodies whose Content-Encoding announces them).
 
-All decoded regions ("fragments") of a generation are concatenated, separated
-by ``_SEP``, into the next generation, so steps 1-3 are always one C-level
-pass over one buffer no matter how many small fragments there are.  Depth is
+All decoded regions ("pieces") of a generation are concatenated, separated
+by ``_SEP``, into the next generation, so steps 1-3 are always C-level
+passes over one buffer no matter how many small pieces there are; Python
+work is per trigger hit, not per byte.  Depth is
 bounded by ``max_depth`` and the total number of decoded bytes by
 ``max_decoded_bytes`` (decompressors are given the remaining budget as their
 output limit, so bombs stop there).
@@ -56,7 +59,14 @@ the first byte and is verified exactly, so there are no false positives.
 The gzip magic's difference sequence is in the same automaton, which finds
 XOR-obfuscated gzip streams (chain ``("xor-0x5a", "gzip")``).  XOR applied
 over a text encoding (base64 text XORed, say) has no known plaintext and is
-not searched.
+not searched; neither are hashed forms under XOR.
+
+Known limits (by design, documented in the tests): line-wrapped base64 is
+only decoded inside MIME parts; raw deflate/brotli are only sniffed where a
+stream starts (see step 4); base64 decoding skips runs made only of hex
+digits and ``-`` and long all-upper-case base32-alphabet runs (p < 1e-7 for
+real base64); a hit is reported once per (ref, chain) even if the canary
+occurs again, differently, in the same region.
 """
 
 from __future__ import annotations
@@ -64,10 +74,10 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_right
-from itertools import accumulate
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 
 from . import decoders as dec
 from .hashing import HashForm, hashed_forms, hex_kind
@@ -85,6 +95,7 @@ _LONG_RUN = 256  # runs longer than this use the padding-derived alignment only
 _MIN_CHILD = 4
 _MAX_JSON_STRING = 1 << 20
 _DIFF_BLOCK = 1 << 16
+_XOR_BLOCK = 4 << 20
 _GZIP_DIFF = bytes([0x1F ^ 0x8B, 0x8B ^ 0x08])
 
 _HEXDIGITS = b"0123456789abcdefABCDEF"
@@ -151,7 +162,9 @@ def _triggers() -> list[Trigger]:
         Trigger("base64", rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{16}", group=1),
         # first %XX / '+' of a query component or form value
         Trigger("pct", rb"(?:^|[^A-Za-z0-9%+._~*\-])[A-Za-z0-9+._~*\-]*%[0-9A-Fa-f]{2}"),
-        Trigger("plus", rb"(?:^|[?&=\n])[A-Za-z0-9._~*%\-]*\+"),
+        # word+word after a delimiter ('/' and '+' excluded, so a base64
+        # blob fires once); the buffer start is checked in Python
+        Trigger("plus", rb"[^A-Za-z0-9._~*%+/\-][A-Za-z0-9._~*%\-]+\+[A-Za-z0-9%]", group=1),
         # first escape inside a quoted string
         Trigger("json", rb'"[^"\\\x00-\x1f]*\\(?:u[0-9A-Fa-f]{4}|["\\/bfnrt])'),
         Trigger("html", rb"&#?[0-9A-Za-z]{2,8};"),
@@ -193,7 +206,11 @@ def _subruns(mapped: bytes) -> Iterator[tuple[int, int]]:
         z = len(mapped) if z < 0 else z
         yield a, z
         pos = z
+
+
 _PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
+_URL_COMPONENT = re.compile(rb"[^?&=;]+")
+_PLUS_AT_START = re.compile(rb"[A-Za-z0-9._~*%\-]+\+[A-Za-z0-9%]")
 _CHUNK_AT_START = re.compile(rb"[0-9A-Fa-f]{1,8}(?:;[^\r\n]{0,128})?\r\n")
 _U16LE_RUN = re.compile(
     rb"(?:[\x01-\xff]\x00)+(?:(?:[\x00-\xff][\x01-\xff]){1,8}(?:[\x01-\xff]\x00)+)*(?:[\x00-\xff][\x01-\xff]){0,8}"
@@ -317,10 +334,6 @@ def _excerpt(layer: bytes, lo: int, hi: int, start: int, end: int, key: int = 0)
     return f"{left_s}«{mid_s}»{right_s}"
 
 
-def _only(run: bytes, alphabet: bytes) -> bool:
-    return not run.translate(None, alphabet)
-
-
 def _escaped(big: bytes, q: int, floor: int) -> bool:
     """True when ``big[q]`` is preceded by an odd number of backslashes."""
     j = q
@@ -415,6 +428,7 @@ class Scanner:
             add_literal(hf.pattern, hf.caseless, form)
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
+        self._xor_maxlen = max(map(len, self._xor_pats))
         self._trig = _trigger_db(self.backend)
         self._maxlen = maxlen
         self._html_window = 12 * maxlen + 64
@@ -478,8 +492,8 @@ class Scanner:
         gzip_at: list[int] = []
         if len(big) < 3:
             return gzip_at
-        for pid, end in self._xor.scan(_diff(big)):
-            p = end - len(self._xor_pats[pid])
+        for p, pid in self._xor_candidates(big):
+            end = p + len(self._xor_pats[pid])
             i = gen.locate(p)
             if i < 0:
                 continue
@@ -499,6 +513,17 @@ class Scanner:
                     continue
                 self._record(hits, gen, i, p, stop, form, seg, key)
         return gzip_at
+
+    def _xor_candidates(self, big: bytes) -> Iterator[tuple[int, int]]:
+        """(start, pattern) of difference-pattern matches, computed block by
+        block so a huge buffer never needs a second full-size copy."""
+        block, overlap = _XOR_BLOCK, self._xor_maxlen
+        for off in range(0, len(big) - 1, block):
+            diff = _diff(big[off : off + block + overlap + 1])
+            for pid, end in self._xor.scan(diff):
+                start = end - len(self._xor_pats[pid])
+                if start < block:  # later starts belong to the next block
+                    yield off + start, pid
 
     def _record(
         self, hits: _Hits, gen: _Gen, i: int, start: int, end: int, form: _Form, matched: bytes, key: int
@@ -562,26 +587,21 @@ class _Decoding:
 
     # compression ---------------------------------------------------------
 
-    def inflate_at(self, p: int, kind: str, elems: tuple[str, ...], key: int = 0) -> int:
+    def inflate_at(self, p: int, kind: str, elems: tuple[str, ...], key: int = 0) -> None:
         i = self.gen.locate(p)
         if i < 0 or self.budget.left <= 0:
-            return p
+            return
         res = dec.inflate(self.view[p : self.gen.end(i)], kind, self.budget.left, key)
-        if res is None:
-            return p
-        out, used = res
-        self.emit(out, elems, i, p, p + used, _SNIFF_ALL)
-        return p + used
+        if res is not None:
+            self.emit(res[0], elems, i, p, p + res[1], _SNIFF_ALL)
 
     def compressed(self, buckets: list[list[int]], xor_gzip: list[int]) -> None:
-        covered = -1
+        # Every magic is tried, even inside an already decoded stream: a
+        # stored (uncompressed) block can carry another stream verbatim.
         for end in buckets[T_GZIP]:
-            if end - 3 >= covered:
-                covered = self.inflate_at(end - 3, "gzip", ("gzip",))
-        covered = -1
+            self.inflate_at(end - 3, "gzip", ("gzip",))
         for end in buckets[T_ZLIB]:
-            if end - 2 >= covered:
-                covered = self.inflate_at(end - 2, "zlib", ("zlib",))
+            self.inflate_at(end - 2, "zlib", ("zlib",))
         big = self.big
         for p in xor_gzip:
             key = big[p] ^ 0x1F
@@ -614,11 +634,12 @@ class _Decoding:
             if not body:  # a decoded payload ends at its first separator (alignments)
                 sep = big.find(_SEP, q, fe)
                 fe = fe if sep < 0 else sep
+            # Both are tried: a few bytes of one format can be a valid tiny
+            # stream of the other.
             if which & _SNIFF_DEFLATE and dec.deflate_plausible(head):
                 res = dec.inflate(self.view[q:fe], "deflate", self.budget.left)
                 if res is not None:
                     self.emit(res[0], ("deflate",), i, q, q + res[1], _SNIFF_ALL)
-                    continue
             if which & _SNIFF_BROTLI and dec.brotli_plausible(head):
                 got = dec.unbrotli(self.view[q:fe], self.budget.left, trailing=bool(body))
                 if got is not None:
@@ -638,7 +659,10 @@ class _Decoding:
             if i < 0:
                 continue
             res = dec.decode_chunked(big, q, gen.end(i))
-            if res is not None and res[1] >= 2:  # one chunk is the body verbatim
+            # Even a single chunk is emitted: its content is verbatim in the
+            # parent (so plain hits are suppressed there), but a raw deflate or
+            # brotli stream can only be sniffed at the start of the body.
+            if res is not None:
                 self.emit(res[0], ("chunked",), i, q, res[2], _SNIFF_ALL)
 
     def mime(self, ends: list[int], cte: str) -> None:
@@ -676,16 +700,14 @@ class _Decoding:
         cannot plausibly be base64 of anything: only hex digits and ``-``
         (IDs, UUIDs; random base64 of 16+ chars is that with p < 1e-7) or,
         from 24 chars, only upper-case base32 characters (p < 6e-8).  Sub-runs
-        are located with ``translate`` + ``find`` (C speed); inside long
-        mixed-case runs (blobs) they are not looked for, since a hex/base32
-        payload glued inside a base64 blob is not a thing encoders produce.
-        Identical short runs in one buffer are decoded once.
+        are located with ``translate`` + ``find`` (C speed, even in long
+        blobs).  Identical short runs under one chain are decoded once.
         """
         gen, big = self.gen, self.big
         match = _B64_RUN.match
         single = len(gen.pieces) == 1
         fe = gen.end(0)
-        seen: set[bytes] = set()
+        seen: set[tuple[tuple[str, ...], bytes]] = set()
         for end in ends:
             s = end - 16
             if single:
@@ -701,12 +723,13 @@ class _Decoding:
             run = m.group()
             long = len(run) > _LONG_RUN
             if not long:
-                # An identical token decodes to identical children whose hits
-                # are deduplicated per (ref, chain) anyway: repeated headers,
-                # cookies and tokens in one buffer are decoded once.
-                if run in seen:
+                # An identical token under the same chain decodes to identical
+                # children whose hits are deduplicated per (ref, chain) anyway:
+                # repeated headers, cookies and tokens are decoded once.
+                key = (gen.chain(i), run)
+                if key in seen:
                     continue
-                seen.add(run)
+                seen.add(key)
             core = run.rstrip(b"=") if run[-1] == 0x3D else run
             n = len(core)
             hexmap = core.translate(_HEX_MAP)
@@ -714,10 +737,6 @@ class _Decoding:
                 self.hex(core, i, s)
                 continue
             lower, upper = core.islower(), core.isupper()
-            mixed = not lower and not upper
-            if long and mixed:
-                self.base64(run, i, s, True)
-                continue
             if _X16 in hexmap:
                 for a, z in _subruns(hexmap):
                     self.hex(core[a:z], i, s + a)
@@ -731,7 +750,7 @@ class _Decoding:
                         self.base32(big[s + a : s + z], i, s + a)
             if (whole32 and upper and n >= 24) or not core.translate(None, _HEX_DASH):
                 continue
-            self.base64(run, i, s, mixed)
+            self.base64(run, i, s, not lower and not upper)
 
     def base64(self, run: bytes, i: int, s: int, mixed: bool) -> None:
         if len(run) > _LONG_RUN and run[-1] == 0x3D:
@@ -745,8 +764,7 @@ class _Decoding:
 
     def hex(self, run: bytes, i: int, s: int) -> None:
         data = _SEP.join([dec.hex_decode(run, 0), dec.hex_decode(run, 1)])
-        # Hex runs are mostly IDs and digests: sniff raw deflate, not brotli.
-        self.emit(data, ("hex",), i, s, s + len(run), _SNIFF_DEFLATE)
+        self.emit(data, ("hex",), i, s, s + len(run), _SNIFF_ALL)
 
     def base32(self, run: bytes, i: int, s: int) -> None:
         n = len(run)
@@ -759,11 +777,16 @@ class _Decoding:
     # text escapes --------------------------------------------------------
 
     def url(self, pct: list[int], plus: list[int]) -> None:
-        """Percent/plus-encoded runs (query strings, form bodies).  A run with
-        only ``+`` is decoded when ``+`` is frequent enough to be spaces
-        (>= 1 per 24 chars); base64 text has ~1 per 64."""
+        """Percent/plus-encoded query strings and form bodies.  The run of URL
+        characters around a trigger is split at raw ``?&=;`` and each encoded
+        component (a form value) becomes its own child, so a value is decoded
+        from its first byte (a raw deflate/brotli value can be sniffed).  A
+        component with only ``+`` is decoded when ``+`` is frequent enough to
+        be spaces (>= 1 per 24 chars); base64 text has ~1 per 64."""
         gen, big = self.gen, self.big
         cur = -1
+        if gen.depth == 0 and (m0 := _PLUS_AT_START.match(big)):
+            plus = [m0.end(), *plus]
         for p in sorted([e - 1 for e in pct] + [e - 1 for e in plus]):
             if p < cur:
                 continue
@@ -772,13 +795,16 @@ class _Decoding:
                 continue
             a, z = _run_bounds(big, p, gen.starts[i], gen.end(i), _URL_CHARS)
             cur = z
-            region = big[a:z]
-            percent = _PCT.search(region) is not None
-            if not percent and region.count(b"+") * 24 < len(region):
-                continue
-            out = dec.url_decode(region)
-            if out != region:  # '+'-only runs are text; binary needs %XX
-                self.emit(out, ("urlencode",), i, a, z, _SNIFF_ALL if percent else 0)
+            if _PCT.search(big, a, z) is None and big.count(b"+", a, z) * 24 < z - a:
+                continue  # e.g. a base64 blob: no escapes, '+' too rare for spaces
+            for m in _URL_COMPONENT.finditer(big, a, z):
+                part = m.group()
+                percent = _PCT.search(part) is not None
+                if not percent and part.count(b"+") * 24 < len(part):
+                    continue
+                out = dec.url_decode(part)
+                if out != part:  # '+'-only parts are text; binary needs %XX
+                    self.emit(out, ("urlencode",), i, m.start(), m.end(), _SNIFF_ALL if percent else 0)
 
     def json(self, ends: list[int]) -> None:
         """JSON string escapes: decode the enclosing string literal (bounded by
@@ -848,7 +874,9 @@ class _Decoding:
     def utf16(self, runs: list[int], boms: list[int], big_endian: bool) -> None:
         """UTF-16 text: runs of >= 4 (Latin-1 char, NUL) pairs (or after a BOM),
         extended over up to 8 non-Latin-1 units at a time; decoding starts 16
-        bytes early (same parity) so leading non-Latin-1 characters survive."""
+        bytes early (same parity) so leading non-Latin-1 characters survive.
+        A region never crosses a ``_SEP`` inside a piece (the alignments of a
+        decoded run), whatever its parity."""
         gen, big = self.gen, self.big
         rx, rx_bom = (_U16BE_RUN, _U16BE_BOM_RUN) if big_endian else (_U16LE_RUN, _U16LE_BOM_RUN)
         elem = "utf16be" if big_endian else "utf16le"
@@ -862,9 +890,15 @@ class _Decoding:
                 continue
             fs, fe = gen.starts[i], gen.end(i)
             m = (rx_bom if bom else rx).match(big, s, fe)
-            if m is None or m.end() - s < 8:
+            if m is None:
                 continue
             z = m.end()
+            if (sep := big.find(_SEP, s, z)) >= 0:
+                z = sep
+            if z - s < 8:
+                continue
             cur = z
             a = s if bom else max(fs + (s - fs) % 2, s - 16)
+            if (sep := big.rfind(_SEP, a, s)) >= 0:
+                a = sep + len(_SEP) + (s - sep) % 2
             self.emit(dec.utf16_decode(big[a:z], big_endian), (elem,), i, a, z, 0)

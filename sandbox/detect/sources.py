@@ -52,6 +52,7 @@ import base64
 import bisect
 import ipaddress
 import json
+import logging
 import re
 import socket
 import struct
@@ -79,6 +80,7 @@ __all__ = [
     "Payload",
     "SourceLimits",
     "SourceStats",
+    "UdpIndex",
     "dns_log_payloads",
     "flow_payloads",
     "iter_payloads",
@@ -99,6 +101,7 @@ _SCANNER_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "br", "identity", "
 _DNS_PORT = 53
 _SLACK_S = 0.5
 _MAX_LOOKBACK = 256
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class SourceStats:
     fragments_dropped: int = 0
     flows: int = 0
     malformed_records: int = 0
+    internal_errors: int = 0
     tcp: TcpStats = field(default_factory=TcpStats)
 
 
@@ -433,7 +437,7 @@ def _frames(f: BinaryIO, stats: SourceStats) -> Iterator[tuple[int, float, int, 
         yield n, float(ts), linktype, bytes(buf)
 
 
-class _UdpIndex:
+class UdpIndex:
     """Where device sockets sent datagrams, to fill in destinations the
     fakenet's UDP log lacks (its REDIRECT fallback loses them)."""
 
@@ -464,7 +468,7 @@ def pcap_payloads(
     flow_hosts: Mapping[tuple[str, str], str] | None = None,
     limits: SourceLimits | None = None,
     stats: SourceStats | None = None,
-    udp_index: _UdpIndex | None = None,
+    udp_index: UdpIndex | None = None,
 ) -> Iterator[Payload]:
     """Device-sent TCP streams, UDP datagrams and DNS queries of a capture.
 
@@ -490,7 +494,7 @@ def pcap_payloads(
 
 class _PcapReader:
     def __init__(self, device_ip: str, hosts: HostIndex, flow_hosts: Mapping[tuple[str, str], str],
-                 limits: SourceLimits, stats: SourceStats, udp_index: _UdpIndex | None) -> None:
+                 limits: SourceLimits, stats: SourceStats, udp_index: UdpIndex | None) -> None:
         try:
             self.device_ip = str(ipaddress.ip_address(device_ip))  # the form inet_ntop prints
         except ValueError:
@@ -510,6 +514,10 @@ class _PcapReader:
                 yield from self._frame(frame, ts, linktype, buf)
             except (ValueError, IndexError, struct.error, OSError):
                 self.stats.malformed_frames += 1
+            except Exception:  # a bug must cost one frame, not the whole analysis
+                self.stats.internal_errors += 1
+                if self.stats.internal_errors == 1:
+                    _log.exception("detect: frame %d could not be processed", frame)
         for chunk in self.tcp.flush():
             yield from self._chunk(chunk)
         self.stats.fragments_dropped = self.defrag.dropped
@@ -761,7 +769,7 @@ def tcp_log_payloads(path: Path, *, hosts: HostIndex | None = None,
                       f"connection {obj.get('id')}", client=client, host_source=source, connect_ts=ts)
 
 
-def udp_log_payloads(path: Path, *, hosts: HostIndex | None = None, udp_index: _UdpIndex | None = None,
+def udp_log_payloads(path: Path, *, hosts: HostIndex | None = None, udp_index: UdpIndex | None = None,
                      stats: SourceStats | None = None) -> Iterator[Payload]:
     """Heads of the datagrams the UDP sink swallowed."""
     stats = stats if stats is not None else SourceStats()
@@ -800,7 +808,7 @@ def load_dns_log(path: Path, hosts: HostIndex, stats: SourceStats | None = None)
             hosts.add(ts, (split_hostport(client) or (client, 0))[0], name, None)
 
 
-def dns_log_payloads(path: Path, *, resolver_ip: str = "", udp_index: _UdpIndex | None = None,
+def dns_log_payloads(path: Path, *, resolver_ip: str = "", udp_index: UdpIndex | None = None,
                      stats: SourceStats | None = None) -> Iterator[Payload]:
     """Every name the fakenet's DNS server was asked, as a DNS payload."""
     stats = stats if stats is not None else SourceStats()
@@ -849,7 +857,7 @@ def iter_payloads(
     limits = limits or SourceLimits()
     stats = stats if stats is not None else SourceStats()
     hosts = HostIndex(max_records=limits.max_dns_records, max_age_s=limits.dns_max_age_s)
-    udp_index = _UdpIndex(limits.max_udp_index)
+    udp_index = UdpIndex(limits.max_udp_index)
     ready: dict[str, Any] = {}
     names: dict[tuple[str, str], str] = {}
     if fakenet_dir is not None:

@@ -18,7 +18,8 @@
      (``log2(min(n, 256))`` bits per byte; random data scores about 0.93-1,
      text about 0.55-0.75).
      A payload that is entirely base64 or hex text is judged by its decoded
-     bytes (base64-wrapped ciphertext is as opaque as raw ciphertext).
+     bytes (base64-wrapped ciphertext is as opaque as raw ciphertext).  Only
+     the first 64 KiB are judged (bounded cost; enough to tell).
      Looked up at the payload's connect time (else its data time).
 
   Reading a store and sending something unreadable is not proof -- a
@@ -30,6 +31,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
@@ -48,12 +50,13 @@ if TYPE_CHECKING:
     from sandbox.core.analysis import Verdict
     from sandbox.monitor.summary import ProcessInfo, StoreReader, Summary
 
-__all__ = ["MIN_OPAQUE_BYTES", "OPAQUE_RATIO", "VerdictResult", "opaque_reason", "verdict"]
+__all__ = ["MIN_OPAQUE_BYTES", "OPAQUE_RATIO", "OpaqueSend", "VerdictResult", "opaque_reason", "verdict"]
 
 VerdictName: TypeAlias = Literal["leak", "suspicious", "clean"]
 MIN_OPAQUE_BYTES = 64
 OPAQUE_RATIO = 0.85
 MAX_REASONS = 20
+_SAMPLE = 64 * 1024  # randomness is judged on a payload's first 64 KiB
 _COMPRESSED = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x28\xb5\x2f\xfd", b"PK\x03\x04")
 _B64_TEXT = re.compile(rb"[A-Za-z0-9+/_\-]+={0,2}")
 _HEX_TEXT = re.compile(rb"(?:[0-9a-fA-F]{2})+")
@@ -106,8 +109,9 @@ def opaque_reason(payload: Payload) -> str | None:
     """Why ``payload`` counts as data the fakenet could not read, or None."""
     if payload.channel not in ("tcp", "udp"):
         return None
-    text = payload.data.strip()
-    decoded, how = payload.data, ""
+    sample = payload.data[:_SAMPLE]
+    text = sample.strip()
+    decoded, how = sample, ""
     if _HEX_TEXT.fullmatch(text):
         decoded, how = hex_decode(text), "hex text decoding to "
     elif _B64_TEXT.fullmatch(text):
@@ -151,21 +155,49 @@ def _leak_reasons(findings: Sequence[Finding]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class OpaqueSend:
+    """An opaque payload's metadata (its bytes dropped) and why it is opaque.
+
+    Lets a caller stream payloads once, into the detector, keeping only these::
+
+        opaque: list[OpaqueSend] = []
+
+        def tap(payloads):
+            for p in payloads:
+                if (o := OpaqueSend.of(p)) is not None:
+                    opaque.append(o)
+                yield p
+
+        findings = detect(canaries, tap(iter_payloads(...)), mapping, summary)
+        result = verdict(findings, summary, logs.tls_failure_records(), opaque)
+    """
+
+    where: Payload
+    reason: str
+
+    @classmethod
+    def of(cls, payload: Payload) -> OpaqueSend | None:
+        why = opaque_reason(payload)
+        return None if why is None else cls(dataclasses.replace(payload, data=b"", times=()), why)
+
+
 def verdict(
     findings: Sequence[Finding],
     syscalls: Summary | None,
     tls_failures: Iterable[TlsFailure] = (),
-    payloads: Iterable[Payload] = (),
+    sends: Iterable[Payload | OpaqueSend] = (),
     *,
     mapping: ClockMapping | None = None,
     window: float = 5.0,
 ) -> VerdictResult:
-    """Decide the verdict (rules in the module docstring).  ``payloads`` may be
-    every payload of the analysis: only opaque tcp/udp ones are considered."""
+    """Decide the verdict (rules in the module docstring).  ``sends`` may be
+    every payload of the analysis (only opaque tcp/udp ones count) or the
+    :class:`OpaqueSend` records collected while streaming them."""
     if findings:
         return VerdictResult("leak", tuple(_leak_reasons(findings)))
     failures = list(tls_failures)
-    opaque = [(p, why) for p in payloads if (why := opaque_reason(p)) is not None]
+    opaque = [(o.where, o.reason) for s in sends if (o := s if isinstance(s, OpaqueSend) else OpaqueSend.of(s))]
     if syscalls is None:
         reasons = ["no canary value was found in the captured traffic",
                    "no syscall summary: whether a canary-store reader sent unreadable data was not checked"]

@@ -100,6 +100,23 @@ class Device:
             raise DeviceError(f"adb shell on {self.serial} failed: {exc}: {cmd}") from exc
         return ShellResult(cmd, ret.returncode, ret.stdout, ret.stderr)
 
+    def service(self, name: str, timeout: float = 30.0) -> str:
+        """Open a host-side adbd service (``root:``, ``remount:``, ``reboot:``) and read its reply.
+
+        These are what ``adb root``/``adb remount``/``adb reboot`` send; adbd may
+        drop the connection afterwards (it restarts for ``root:``), which is
+        not an error here: callers reconnect.
+        """
+        if not name.endswith(":") and ":" not in name:
+            raise ValueError(f"not an adb service name: {name!r}")
+        try:
+            with self._dev.open_transport(timeout=timeout) as conn:
+                conn.send_command(name)
+                conn.check_okay()
+                return str(conn.read_until_close())
+        except (adbutils.AdbError, OSError) as exc:
+            raise DeviceError(f"adb service {name} on {self.serial} failed: {exc}") from exc
+
     def push(self, local: Path, remote: str, mode: int = 0o644) -> None:
         try:
             self._dev.sync.push(str(local), remote, mode=mode)

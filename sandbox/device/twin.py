@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import docker
+import docker.errors
 
 from ..containers.cleanup import CleanupReport, ExtraCleanup, cleanup
 from ..containers.device_container import DeviceContainer, container_logs, start_twin
@@ -77,3 +78,25 @@ def shutdown_twin(
 ) -> CleanupReport:
     handle.device.disconnect()
     return cleanup(client, settings, handle.analysis_id, extra)
+
+
+def hpctl_via_engine(client: docker.DockerClient, handle: TwinHandle, command: str) -> str:
+    """Run ``hpctl status|stop`` in the twin through the engine (``docker exec``), not adb.
+
+    ``docker exec`` puts one new process into the container without forking
+    there, and hpctl forks nothing, so this works when firmware has used up
+    the pids limit or starved adbd; adb then works again once the firmware
+    is stopped.
+    """
+    if command not in ("status", "stop"):
+        raise ValueError(f"hpctl {command!r} is not run through the engine")
+    try:
+        res = client.containers.get(handle.container.container_id).exec_run(
+            ["/system/bin/hpctl", command], user="root", demux=True)
+    except docker.errors.DockerException as exc:
+        raise DeviceError(f"hpctl {command} in {handle.container.name} failed: {exc}") from exc
+    out, err = res.output if isinstance(res.output, tuple) else (res.output, b"")
+    if res.exit_code != 0:
+        raise DeviceError(f"hpctl {command} in {handle.container.name} exited with {res.exit_code}: "
+                          f"{(err or out or b'').decode('utf-8', 'replace').strip()[:500]}")
+    return (out or b"").decode("utf-8", "replace")

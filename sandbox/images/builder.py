@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ from ..errors import EnvironmentProblem, ImageError
 from ..settings import Settings
 
 Progress = Callable[[str], None]
-KNOWN_IMAGES = ("twin", "fakenet")
+KNOWN_IMAGES = ("twin", "fakenet", "android")
+SNAPSHOT_TIMEOUT_S = 1200
 
 
 def images_dir(settings: Settings) -> Path:
@@ -69,11 +70,13 @@ class ImageBuilder:
         self._client = client
         self._progress: Progress = progress or (lambda _msg: None)
 
-    def tag_for(self, name: str) -> str:
+    def tag_for(self, name: str, api: int | None = None) -> str:
         if name == "twin":
             return self._settings.twin_image
         if name == "fakenet":
             return self._settings.fakenet_image
+        if name == "android":
+            return self._settings.android_image_tag(api if api is not None else self._settings.android_api)
         raise ImageError(f"unknown image {name!r}", fix=f"choose one of {', '.join(KNOWN_IMAGES)}")
 
     # -- base image ---------------------------------------------------------
@@ -133,7 +136,20 @@ class ImageBuilder:
 
     # -- build --------------------------------------------------------------
 
-    def build(self, name: str, *, force: bool = False) -> BuildResult:
+    def build(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        api: int | None = None,
+        sdk: Path | None = None,
+        download: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> BuildResult:
+        """Build ``name``; ``api``/``sdk``/``download``/``env`` only matter for ``android``."""
+        if name == "android":
+            return self._build_android(api or self._settings.android_api, force=force, sdk=sdk, download=download,
+                                       env=os.environ if env is None else env)
         t0 = time.monotonic()
         tag = self.tag_for(name)
         context = images_dir(self._settings) / name
@@ -155,9 +171,85 @@ class ImageBuilder:
         image_id = self._docker_build(context, tag, base, {label: digest, self._settings.label_role: f"image-{name}"})
         return BuildResult(name, tag, image_id, False, base, time.monotonic() - t0)
 
-    def _docker_build(self, context: Path, tag: str, base: str, labels: dict[str, str]) -> str:
+    def _build_android(
+        self, api: int, *, force: bool, sdk: Path | None, download: bool, env: Mapping[str, str]
+    ) -> BuildResult:
+        """The emulator image: SDK checked first (fail fast, nothing downloaded unless asked)."""
+        from .android_sdk import SUPPORTED_APIS, find_sdk, no_sdk_error, stage_sdk
+
+        t0 = time.monotonic()
+        if api not in SUPPORTED_APIS:
+            raise ImageError(f"API level {api} is not supported", fix=f"choose one of {SUPPORTED_APIS}")
+        source = find_sdk(api, env, sdk)
+        if source is None and not download:
+            raise no_sdk_error(api, env)
+        tag = self.tag_for("android", api)
+        context = images_dir(self._settings) / "android"
+        if not (context / "Dockerfile").is_file():
+            raise ImageError(f"no Dockerfile at {context}", fix="run from a Honeyphone checkout or set HONEYPHONE_IMAGES_DIR")
+        base = self.ensure_base()
+        base_id = self._image_id(base) or base
+        sdk_id = source.fingerprint(api) if source else "download"
+        digest = context_hash(context, extra=f"{base_id}:{api}:{sdk_id}")
+        label = f"{self._settings.label_prefix}.context-sha256"
+        if not force:
+            try:
+                existing = self._client.images.get(tag)
+                if existing.labels.get(label) == digest:
+                    self._progress(f"{tag} is up to date")
+                    return BuildResult("android", tag, str(existing.id), True, base, time.monotonic() - t0)
+            except docker.errors.ImageNotFound:
+                pass
+        tmp_root = self._settings.data_dir / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        labels = {label: digest, self._settings.label_role: "image-android", f"{self._settings.label_prefix}.api": str(api)}
+        with tempfile.TemporaryDirectory(dir=tmp_root, prefix="android-ctx-") as tmp:
+            ctx = Path(tmp) / "context"
+            shutil.copytree(context, ctx, ignore=shutil.ignore_patterns("__pycache__", "sdk"))
+            (ctx / "sdk").mkdir(exist_ok=True)
+            if source is not None:
+                self._progress(f"staging the SDK from {source.origin}={source.path}")
+                stage_sdk(source, api, ctx / "sdk")
+            self._progress(f"building {tag} on {base}" + (" (downloading the SDK in the build)" if source is None else ""))
+            image_id = self._docker_build(ctx, tag, base, labels, {
+                "API_LEVEL": str(api), "SDK_DOWNLOAD": "1" if source is None else "0",
+            })
+        if self._snapshot_android(tag, labels):
+            image_id = self._image_id(tag) or image_id
+        return BuildResult("android", tag, image_id, False, base, time.monotonic() - t0)
+
+    def _snapshot_android(self, tag: str, labels: dict[str, str]) -> bool:
+        """Boot once with KVM and no network, save the quick-boot snapshot, commit it into ``tag``."""
+        from ..containers.emulator_container import KVM, kvm_available
+
+        if not kvm_available():
+            self._progress(f"{KVM} is not usable here: no quick-boot snapshot, the emulator cold-boots each time")
+            return False
+        self._progress("booting once to save a quick-boot snapshot")
+        container = self._client.containers.run(
+            tag, ["/opt/honeyphone/make-snapshot.sh"], devices=[f"{KVM}:{KVM}:rwm"], network_mode="none",
+            detach=True, labels={self._settings.label_role: "image-build"},
+            mem_limit=self._settings.android_memory_bytes, shm_size="256m",
+        )
+        try:
+            status = container.wait(timeout=SNAPSHOT_TIMEOUT_S)
+            if int(status.get("StatusCode", 1)) != 0:
+                tail = bytes(container.logs(tail=15)).decode("utf-8", "replace")
+                self._progress(f"snapshot run failed; the image still works (cold boot): {tail.strip()[-400:]}")
+                return False
+            repo, _, version = tag.rpartition(":")
+            changes = ['CMD ["/opt/honeyphone/launch.sh"]'] + [f'LABEL "{k}"="{v}"' for k, v in labels.items()]
+            changes.append(f'LABEL "{self._settings.label_prefix}.snapshot"="quickboot"')
+            container.commit(repository=repo, tag=version, changes=changes)
+            return True
+        finally:
+            container.remove(force=True, v=True)
+
+    def _docker_build(
+        self, context: Path, tag: str, base: str, labels: dict[str, str], buildargs: dict[str, str] | None = None
+    ) -> str:
         stream: Any = self._client.api.build(
-            path=str(context), tag=tag, buildargs={"BASE_IMAGE": base}, labels=labels,
+            path=str(context), tag=tag, buildargs={"BASE_IMAGE": base, **(buildargs or {})}, labels=labels,
             decode=True, rm=True, forcerm=True, pull=False,
         )
         last: list[str] = []

@@ -27,8 +27,15 @@ this argv (and tolerates variations such as ``[pid N]`` prefixes or missing
     Long enough for ``content --uri content://...`` argv entries; file names
     are never truncated by strace.  Payload bytes are not needed (the
     return value gives the byte count), so larger only costs disk.
-``-e signal=none``
-    Signal deliveries are noise for attribution; exits are still printed.
+``-e signal=`` :data:`FATAL_SIGNALS`
+    Most signal deliveries are noise for attribution, but strace prints
+    ``+++ killed by SIG... +++`` only for signals in this set (with
+    ``signal=none`` a process killed by the OOM killer or by firmware just
+    stops appearing, and when the root process dies so, strace re-raises
+    the signal on itself without a line, which looks like a killed tracer).
+    So the set is the signals that usually end a process; their deliveries,
+    rare, print as ``--- SIG... ---`` lines the parser skips.  Normal exits
+    are always printed.
 ``-e trace=...``
     See :data:`TRACED_SYSCALLS`.  ``read`` is deliberately absent (far too
     many calls; opening a store is the evidence).  ``write``/``writev`` are
@@ -79,6 +86,9 @@ TRACED_SYSCALLS: tuple[str, ...] = (
 
 DEFAULT_STRING_LIMIT = 256
 
+FATAL_SIGNALS = "KILL,TERM,INT,HUP,QUIT,SEGV,ABRT,BUS,ILL,FPE,SYS,PIPE,XCPU,XFSZ"
+"""``-e signal=`` set: deaths by these print ``+++ killed by SIG... +++``."""
+
 
 def trace_expression(syscalls: Sequence[str] = TRACED_SYSCALLS) -> str:
     """The ``-e trace=`` value for ``syscalls``."""
@@ -118,7 +128,7 @@ def strace_argv(
         "-s",
         str(string_limit),
         "-e",
-        "signal=none",
+        "signal=" + FATAL_SIGNALS,
         "-e",
         trace_expression(),
     ]
@@ -126,4 +136,34 @@ def strace_argv(
         argv.append("--seccomp-bpf")
     argv.append("--")
     argv.extend(command)
+    return argv
+
+
+def strace_attach_argv(
+    pids: Sequence[int],
+    output: str,
+    *,
+    strace: str = "strace",
+    comm: bool = True,
+    string_limit: int = DEFAULT_STRING_LIMIT,
+) -> list[str]:
+    """Argv that attaches to running ``pids`` (Android apps, forked by zygote).
+
+    Same options as :func:`strace_argv` so the same parser reads the trace,
+    except ``--seccomp-bpf`` (strace refuses it with ``-p``) and, when
+    ``comm`` is false, ``-Y`` (older Android strace builds lack it; the parser
+    tolerates its absence).  ``-ttt`` here is the device's own wall clock.
+    """
+    if not pids:
+        raise ValueError("at least one pid is required")
+    if any(int(p) <= 0 for p in pids):
+        raise ValueError("pids must be positive")
+    if not output:
+        raise ValueError("output path must not be empty")
+    argv = [strace, "-f", "-q", "-o", output, "-ttt", "-yy"]
+    if comm:
+        argv.append("-Y")
+    argv += ["-s", str(string_limit), "-e", "signal=none", "-e", trace_expression()]
+    for pid in pids:
+        argv += ["-p", str(int(pid))]
     return argv

@@ -12,9 +12,11 @@ file before tcpdump sees the SIGTERM.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -54,6 +56,40 @@ def tcpdump_argv(binary: str, iface: str, path: Path, bpf: str | None = None) ->
     return argv
 
 
+_PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">",
+               b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}
+
+
+def trim_pcap(path: Path) -> int:
+    """Truncate a classic pcap after its last complete record; returns the
+    bytes removed (0 when it was whole, missing or not a classic pcap)."""
+    try:
+        with open(path, "r+b") as f:
+            header = f.read(24)
+            if len(header) < 24 or header[:4] not in _PCAP_MAGIC:
+                return 0
+            order = _PCAP_MAGIC[header[:4]]
+            good = 24
+            while True:
+                rec = f.read(16)
+                if len(rec) == 0:
+                    return 0
+                if len(rec) < 16:
+                    break
+                incl = struct.unpack(order + "IIII", rec)[2]
+                if incl > 0x4000000:  # larger than any snaplen: garbage
+                    break
+                f.seek(incl, 1)
+                if f.tell() > os.fstat(f.fileno()).st_size:
+                    break
+                good = f.tell()
+            size = os.fstat(f.fileno()).st_size
+            f.truncate(good)
+            return size - good
+    except OSError:
+        return 0
+
+
 class Capture:
     """One tcpdump process; ``start`` returns once tcpdump is listening."""
 
@@ -66,10 +102,27 @@ class Capture:
         self._stderr: list[str] = []
         self._listening = threading.Event()
         self._reader: threading.Thread | None = None
+        self._stopping = False
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
+
+    @property
+    def stopped(self) -> bool:
+        """``stop`` was called (by the pipeline or its watchdog)."""
+        return self._stopping
+
+    def died(self) -> int | None:
+        """tcpdump's return code when it exited without ``stop`` asking it to, else None."""
+        if self._proc is None or self._stopping:
+            return None
+        return self._proc.poll()
+
+    def stderr_tail(self, limit: int = 300) -> str:
+        """tcpdump's last messages (e.g. why it died), on one line."""
+        lines = [ln.strip() for ln in self._stderr if ln.strip() and not _COUNT_RE.match(ln.strip())]
+        return " / ".join(lines[-3:])[-limit:]
 
     def _drain(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stderr is not None
@@ -103,6 +156,7 @@ class Capture:
         proc = self._proc
         if proc is None:
             raise CaptureError("capture was never started")
+        self._stopping = True
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -114,6 +168,11 @@ class Capture:
             self._reader.join(timeout=5)
         stderr = "".join(self._stderr)
         captured, dropped = parse_counts(stderr)
+        # A tcpdump killed (or out of disk) mid-record leaves a torn last
+        # record: cut it so the pcap stays valid for every reader.
+        trimmed = trim_pcap(self.path) if proc.returncode != 0 else 0
+        if trimmed:
+            stderr += f"honeyphone: removed a torn last record ({trimmed} bytes)\n"
         return CaptureResult(self.path, int(proc.returncode), captured, dropped, stderr)
 
     def __enter__(self) -> "Capture":

@@ -62,3 +62,31 @@ def route_via(client: docker.DockerClient, container_id: str, via: str) -> Route
     if f"default via {via} " not in table + " ":
         raise DeviceError(f"default route of {container_id[:12]} is not via {via} after setting it:\n{table}")
     return RouteResult(container_id, pid, via, table)
+
+
+def fence_adbd_argv(allowed: str, port: int = 5555) -> list[str]:
+    ipaddress.IPv4Address(allowed)  # raises ValueError for anything else
+    return ["-w", "10", "-I", "INPUT", "-p", "tcp", "--dport", str(port), "!", "-s", f"{allowed}/32",
+            "-j", "REJECT", "--reject-with", "tcp-reset"]
+
+
+def fence_adbd(client: docker.DockerClient, container_id: str, allowed: str, port: int = 5555) -> None:
+    """Let only ``allowed`` (the host's bridge address) reach the device's adbd.
+
+    The twin's adbd listens on every address and hands out root shells without
+    authentication, as the host needs.  Firmware must not use it: a shell
+    opened through adbd runs outside the service's strace (and as root).  So
+    a rule in the device's own network namespace, set from the host like the
+    route, rejects connections to the adb port from anything but the host,
+    loopback and the device's own address included.  The device has no
+    NET_ADMIN and cannot remove it.
+    """
+    pid = container_pid(client, container_id)
+    nsenter, iptables = shutil.which("nsenter"), shutil.which("iptables")
+    if nsenter is None or iptables is None:
+        raise EnvironmentProblem("nsenter and iptables are needed on the host",
+                                 fix="apt-get install -y util-linux iptables")
+    proc = subprocess.run([nsenter, "-t", str(pid), "-n", iptables, *fence_adbd_argv(allowed, port)],
+                          capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise DeviceError(f"cannot fence the adb port of {container_id[:12]}: {proc.stderr.strip()}")

@@ -107,6 +107,7 @@ class Scheduler:
 
     def heartbeat(self, worker_id: str, progress: Iterable[WorkerProgress]) -> HeartbeatResult:
         progress = list(progress)
+        v.heartbeat_leases(len(progress))
         for i, p in enumerate(progress):  # validate everything before changing anything
             v.lease_id(p.lease_id, f"leases[{i}].lease_id")
             if len(p.events) > v.MAX_EVENTS_PER_LEASE:

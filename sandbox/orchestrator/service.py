@@ -46,7 +46,7 @@ def _decode_token(token: str) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         prefix, seq = raw.split(".", 1)
-        if prefix != "p1" or not seq.isdigit():
+        if prefix != "p1" or not seq.isascii() or not seq.isdigit() or int(seq) > v.MAX_SEQUENCE:
             raise ValueError(raw)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -168,6 +168,7 @@ class AnalysisService:
     ) -> Iterator[EventRecord]:
         """Events from ``from_sequence`` on, live, until the terminal one (or the caller leaves)."""
         v.analysis_id(analysis_id)
+        v.sequence(from_sequence)
         with self._store.transaction() as tx:
             self._get(tx, analysis_id)
         return self._watch(analysis_id, max(from_sequence, 1), is_active, poll_s)

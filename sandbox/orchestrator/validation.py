@@ -27,6 +27,7 @@ MAX_EVENT_MESSAGE = 1024
 MAX_EVENTS_PER_LEASE = 1000
 MAX_FILENAME = 255
 MAX_ERROR = 4096
+MAX_SEQUENCE = 2**63 - 1  # SQLite's INTEGER; sequences and page positions never get near it
 
 _ANALYSIS_ID = re.compile(r"[0-9a-f]{16}")
 _WORKER_ID = re.compile(r"w-[0-9a-f]{16}")
@@ -130,6 +131,17 @@ def page_size(value: int, field: str = "page_size") -> int:
     return value
 
 
+def sequence(value: int, field: str = "from_sequence") -> int:
+    if not 0 <= value <= MAX_SEQUENCE:
+        raise InvalidArgument(f"{field}: {value} is out of range 0..2^63-1")
+    return value
+
+
+def heartbeat_leases(count: int, field: str = "leases") -> None:
+    if count > MAX_SLOTS:
+        raise InvalidArgument(f"{field}: {count} leases, a worker holds at most {MAX_SLOTS}")
+
+
 def slots(value: int, field: str = "slots") -> int:
     if not 1 <= value <= MAX_SLOTS:
         raise InvalidArgument(f"{field}: {value} is out of range 1..{MAX_SLOTS}")
@@ -159,6 +171,8 @@ def report_json(value: str, limit: int, field: str = "report_json") -> str:
         doc = json.loads(value)
     except ValueError as exc:
         raise InvalidArgument(f"{field}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidArgument(f"{field}: JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidArgument(f"{field}: must be a JSON object, got {type(doc).__name__}")
     return value

@@ -24,6 +24,7 @@ from . import clockd, paths
 
 SERVICES_JSON = "/system/etc/honeyphone/services.json"
 RUN_DIR = "/run/honeyphone/services"
+OOM_SCORE_ADJ = "1000"
 
 
 def _run_dir() -> Path:
@@ -95,6 +96,8 @@ def start_clock(clock: dict[str, object]) -> dict[str, str]:
 
 def start() -> list[dict[str, object]]:
     started: list[dict[str, object]] = []
+    for stale in _run_dir().glob("*.exit"):
+        stale.unlink(missing_ok=True)
     data = json.loads(paths.under(SERVICES_JSON).read_text(encoding="utf-8"))
     clock_env: dict[str, str] = {}
     if isinstance(data.get("clock"), dict):
@@ -116,6 +119,13 @@ def start() -> list[dict[str, object]]:
         gid = spec.get("drop_to_gid", uid)
 
         def demote(uid: object = uid, gid: object = gid) -> None:
+            # Firmware is the out-of-memory killer's first choice, never
+            # init, adbd or the clock (raising one's own score needs no privilege).
+            try:
+                with open("/proc/self/oom_score_adj", "w", encoding="ascii") as f:
+                    f.write(OOM_SCORE_ADJ)
+            except OSError:
+                pass
             if uid is not None:
                 os.setgroups([])
                 os.setgid(int(gid))  # type: ignore[arg-type]
@@ -130,7 +140,7 @@ def start() -> list[dict[str, object]]:
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=demote if uid is not None else None,
+                preexec_fn=demote,
             )
         (_run_dir() / f"{name}.pid").write_text(str(proc.pid), encoding="ascii")
         started.append({"name": name, "pid": proc.pid, "started_at": time.time()})
@@ -143,7 +153,14 @@ def status() -> list[dict[str, object]]:
         if pidfile.stem == "clock":
             continue
         pid = int(pidfile.read_text(encoding="ascii"))
-        out.append({"name": pidfile.stem, "pid": pid, "running": _alive(pid)})
+        row: dict[str, object] = {"name": pidfile.stem, "pid": pid, "running": _alive(pid)}
+        exit_file = pidfile.with_suffix(".exit")
+        if exit_file.exists():  # written by init when it reaped the service
+            try:
+                row["exit"] = json.loads(exit_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pass
+        out.append(row)
     return out
 
 
@@ -158,7 +175,7 @@ def stop(grace: float = 3.0) -> None:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(_alive(p) for p in pids):
             time.sleep(0.05)
-    for pidfile in _run_dir().glob("*.pid"):
+    for pidfile in [*_run_dir().glob("*.pid"), *_run_dir().glob("*.exit")]:
         pidfile.unlink(missing_ok=True)
     paths.under(paths.SHELL_ENV_FILE).unlink(missing_ok=True)
 

@@ -9,6 +9,7 @@ and reparented here) and shuts everything down on SIGTERM.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import pwd
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 from . import paths, props
 
 ADBD_PORT = int(os.environ.get("HONEYPHONE_ADBD_PORT", "5555"))
+SERVICES_RUN_DIR = "/run/honeyphone/services"
 PROVIDER_PACKAGES = ("com.android.providers.contacts", "com.android.providers.telephony")
 
 
@@ -49,6 +51,50 @@ def prepare_storage() -> None:
         if pkg_dir.exists():
             _chown_tree(pkg_dir, system.pw_uid, system.pw_gid)
             os.chmod(pkg_dir, 0o751)
+
+
+def ensure_data_layout() -> None:
+    """Recreate the image's /data layout: /data is a fresh tmpfs per container
+    (size-limited scratch), which hides what the image had there."""
+    for d, mode in ((paths.USER_DATA, 0o755), ("/data/local/tmp", 0o1777), ("/data/system", 0o755),
+                    ("/data/honeyphone", 0o755)):
+        p = paths.under(d)
+        p.mkdir(parents=True, exist_ok=True)
+        os.chmod(p, mode)
+    link = paths.under("/data/data")
+    if not link.is_symlink() and not link.exists():
+        link.symlink_to("user/0")  # relative: also right under TWIN_ROOT
+
+
+def record_service_exits(done: list[tuple[int, int]]) -> None:
+    """For each reaped firmware service (its pid file names it), write
+    ``<name>.exit`` next to the pid file: how it ended, for ``hpctl status``.
+    Services are strace processes, so this is how the host learns that a
+    tracer was killed."""
+    if not done:
+        return
+    run_dir = paths.under(SERVICES_RUN_DIR)
+    try:
+        pidfiles = {int(p.read_text(encoding="ascii")): p for p in run_dir.glob("*.pid")}
+    except (OSError, ValueError):
+        return
+    for pid, status in done:
+        pidfile = pidfiles.get(pid)
+        if pidfile is None:
+            continue
+        rec: dict[str, object] = {"pid": pid, "ts": time.time()}
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            try:
+                rec["signal"] = signal.Signals(sig).name
+            except ValueError:
+                rec["signal"] = str(sig)
+        else:
+            rec["code"] = os.WEXITSTATUS(status)
+        try:
+            pidfile.with_suffix(".exit").write_text(json.dumps(rec), encoding="utf-8")
+        except OSError:
+            pass
 
 
 def set_boot_props() -> None:
@@ -135,6 +181,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
     t0 = time.monotonic()
+    try:
+        ensure_data_layout()
+    except OSError as exc:
+        log(f"cannot prepare /data: {exc}")
     configure_dns()
     set_boot_props()
     try:
@@ -150,6 +200,7 @@ def main() -> int:
         log(f"boot completed in {time.monotonic() - t0:.2f}s")
     else:
         log("adbd did not come up")
+    adbd_down = False
     while not stopping:
         if rebooting:
             # `adb reboot` / `reboot`: services stop, adb drops, the device boots again.
@@ -163,10 +214,17 @@ def main() -> int:
             if wait_port(ADBD_PORT, 30.0):
                 props.set_prop("sys.boot_completed", "1")
                 log("rebooted")
-        for pid, _status in reap():
-            if pid == adbd.pid:
-                log("adbd exited; restarting")
+        done = reap()
+        record_service_exits(done)
+        if any(pid == adbd.pid for pid, _ in done):
+            log("adbd exited; restarting")
+            adbd_down = True
+        if adbd_down:
+            try:  # firmware may have used up the pids limit: retry, never die
                 adbd = start_adbd()
+                adbd_down = False
+            except OSError as exc:
+                log(f"cannot restart adbd yet: {exc}")
         time.sleep(0.1)
     log("shutting down")
     stop_services()

@@ -29,8 +29,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def honeyphone(*args: str, data: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def honeyphone(*args: str, data: Path, log: Path, env_extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     out = log.open("ab")
     return subprocess.Popen(
@@ -43,10 +43,21 @@ def serve(address: str, data: Path, log: Path, lease_seconds: int = 2) -> subpro
     return honeyphone("serve", "--listen", address, "--lease-seconds", str(lease_seconds), data=data, log=log)
 
 
-def worker(address: str, data: Path, log: Path, name: str, slots: int = 2) -> subprocess.Popen[bytes]:
+def worker(
+    address: str, data: Path, log: Path, name: str, slots: int = 2, *,
+    runner: str | None = RUNNER, adb_port: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """A worker with the fake runner; ``runner=None`` runs the real pipeline.
+
+    The real pipeline needs its own adb server (``adb_port``, passed the way an
+    operator would: ``ANDROID_ADB_SERVER_PORT``) and keeps crash cleanup on:
+    it only ever touches analyses of dead workers sharing ``data``.
+    """
+    extra = ["--runner", runner, "--no-cleanup"] if runner is not None else []
+    env = {"ANDROID_ADB_SERVER_PORT": str(adb_port)} if adb_port is not None else None
     return honeyphone(
         "worker", "--orchestrator", address, "--slots", str(slots), "--name", name, "--profiles", "twin",
-        "--runner", RUNNER, "--no-cleanup", data=data, log=log,
+        *extra, data=data, log=log, env_extra=env,
     )
 
 

@@ -27,7 +27,10 @@ def _events(handle: TwinHandle, name: str) -> list[dict[str, float]]:
 def test_clock_fires_on_device_schedule(hp_settings: Settings, twin: TwinHandle, tmp_path: Path) -> None:
     bundle = load_bundle(FW, hp_settings.bundle_limits, tmp_path)
     start = float(int(time.time()))
-    config = ClockConfig(start_epoch=start, rate=hp_settings.clock_rate)
+    # Half the default rate: 1 % of 24 device hours is then 60 ms of real
+    # time, which a loaded shared machine can still honour.
+    rate = hp_settings.clock_rate / 2
+    config = ClockConfig(start_epoch=start, rate=rate)
     install_twin_bundle(twin.device, bundle, clock=config.manifest_entry())
     start_services(twin.device)
     clock = TwinClock(twin.device, config)
@@ -36,8 +39,9 @@ def test_clock_fires_on_device_schedule(hp_settings: Settings, twin: TwinHandle,
     assert reached == pytest.approx(96.0, abs=0.01)
     assert seen and seen[-1] == pytest.approx(96.0, abs=0.01)
     # the device's own date agrees with the host's mapping (to within a device minute per 10 ms of adb latency)
-    device_date = float(twin.device.shell("date +%s.%N").text)
-    assert abs(device_date - clock.device_now()) < 0.05 * hp_settings.clock_rate
+    before = clock.device_now()
+    device_date = float(twin.device.shell("/bin/date +%s.%N").text)
+    assert before - 0.05 * rate < device_date < clock.device_now()
 
     sleep = [e for e in _events(twin, "sleeper") if e["event"] == "sleep72"]
     assert len(sleep) == 1
@@ -68,12 +72,12 @@ def test_date_sets_device_wall_clock(hp_settings: Settings, twin: TwinHandle, tm
     res = twin.device.shell(f"date @{target}")
     assert res.exit_code == 0, res.error_text
     after = float(twin.device.shell("date +%s").text)
-    assert target <= after < target + 600  # a few real seconds at 3600x
+    assert target <= after < target + 3600  # under a real second at 3600x
     # a running service sees the jump too: the poller's next wake-up happens in 2033
     assert twin.device.shell(["python3", "-c", "import time; print(int(time.time()))"]).text.strip() >= str(target)
     mapping = clock.mapping(refresh=True)
-    assert len(mapping.segments) == 2
-    assert abs(mapping.to_device(time.time()) - float(twin.device.shell("date +%s").text)) < 600
+    assert len(mapping.segments) == 3  # real clock before the anchor, fast clock, the jump
+    assert abs(mapping.to_device(time.time()) - float(twin.device.shell("date +%s").text)) < 3600
     assert before < target
     # the toybox form and an unprivileged caller
     res = twin.device.shell(["su", "-s", "/bin/sh", "shell", "-c", "PATH=/system/bin:$PATH date @1"])

@@ -292,3 +292,49 @@ class TestScannerDecoders:
         for blob in (b"", b"\x00", b"\x1f\x8b\x08", b"\\u", b"&#;", b"%", b"\xff\xfe", bytearray(b"+15405550123")):
             scanner.scan(blob)
         assert scanner.scan(memoryview(b"+15405550123"))  # type: ignore[arg-type]
+
+
+class TestHitFields:
+    def test_offset_is_outermost_region_start(self, scanner: Scanner) -> None:
+        inner = base64.b64encode(gzip.compress(PHONE.encode()))
+        data = b"0123456789 data=" + inner + b" tail"
+        (hit,) = [h for h in scanner.scan(data) if h.chain == ("base64", "gzip")]
+        assert hit.offset == data.index(inner)
+        assert hit.needle == PHONE
+
+    def test_excerpt_bounded_and_marked(self, scanner: Scanner) -> None:
+        data = b"x" * 500 + BODY.encode() + b"y" * 500
+        (hit,) = scanner.scan(data)
+        assert len(hit.excerpt) <= 160
+        assert f"«{BODY}»" in hit.excerpt
+        long_needle = "Q" * 300
+        sc = Scanner([Needle(long_needle, 1)], hashes=False)
+        (h,) = sc.scan(b"a" + long_needle.encode() + b"b")
+        assert len(h.excerpt) <= 160 and h.excerpt.count("«") == 1 and h.excerpt.count("»") == 1
+
+    def test_excerpt_escapes_binary(self, scanner: Scanner) -> None:
+        (hit,) = scanner.scan(b"\x00\x01\x02" + PHONE.encode() + b"\xff\xfe\n")
+        assert hit.excerpt.isprintable()
+
+    def test_dedup_per_ref_and_chain(self, scanner: Scanner) -> None:
+        data = (PHONE.encode() + b" ") * 5 + b" " + base64.b64encode(PHONE.encode())
+        assert sorted(h.chain for h in scanner.scan(data)) == [(), ("base64",)]
+
+
+def test_xor_found_across_internal_block_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sandbox.detect.scan as scan_mod
+
+    monkeypatch.setattr(scan_mod, "_XOR_BLOCK", 1000)
+    sc = Scanner([Needle("Hello canary world", 1)])
+    x = dec.xor_bytes(b"Hello canary world", 0x42)
+    for pos in (0, 990, 999, 1000, 1001, 1990, 2999, 4000 - len(x)):
+        data = bytearray(os.urandom(4000))
+        data[pos : pos + len(x)] = x
+        assert [(h.chain, h.offset) for h in sc.scan(bytes(data))] == [(("xor-0x42",), pos)]
+
+
+def test_stats_report_work(scanner: Scanner) -> None:
+    scanner.scan(b"q=" + base64.b64encode(gzip.compress(PHONE.encode())))
+    st = scanner.last_stats
+    assert st.generations == 3 and st.decoded_bytes > 0 and not st.budget_exhausted
+    assert st.decoder_calls == {"base64": 1, "gzip": 1}

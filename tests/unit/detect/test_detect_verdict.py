@@ -15,7 +15,7 @@ from sandbox.clock import ClockMapping
 from sandbox.core.analysis import Verdict
 from sandbox.detect.findings import detect
 from sandbox.detect.sources import Payload
-from sandbox.detect.verdict import VerdictResult, opaque_reason, verdict
+from sandbox.detect.verdict import OpaqueSend, VerdictResult, opaque_reason, verdict
 from sandbox.monitor.events import Connect, Event, Exec, Open
 from sandbox.monitor.summary import Summary, summarize
 from sandbox.network.logs import TlsFailure
@@ -87,6 +87,9 @@ def test_store_reader_sending_opaque_udp_is_suspicious() -> None:
     result = verdict([], trace(port=443, proto="UDP"), [], [udp(RANDOM)])
     assert result.verdict == "suspicious"
     assert "bits/byte entropy over udp to 203.0.113.5:443" in result.reasons[1]
+    kept = OpaqueSend.of(udp(RANDOM))
+    assert kept is not None and kept.where.data == b""  # streamed callers keep only this
+    assert verdict([], trace(port=443, proto="UDP"), [], [kept]) == result
 
 
 def test_only_opaque_tcp_and_udp_count() -> None:

@@ -46,7 +46,7 @@ def test_strace_argv_is_the_documented_one() -> None:
     argv = strace_cmd.strace_argv(["/system/bin/sysoper", "--daemon"], "/data/hp/trace.txt")
     assert argv == [
         "strace", "-f", "-q", "-o", "/data/hp/trace.txt", "-ttt", "-yy", "-Y",
-        "-s", "256", "-e", "signal=none",
+        "-s", "256", "-e", "signal=KILL,TERM,INT,HUP,QUIT,SEGV,ABRT,BUS,ILL,FPE,SYS,PIPE,XCPU,XFSZ",
         "-e", "trace=execve,execveat,clone,?clone3,?fork,?vfork,?open,openat,?openat2,"
         "connect,sendto,sendmsg,sendmmsg,write,writev,?sendfile,?sendfile64",
         "--seccomp-bpf", "--", "/system/bin/sysoper", "--daemon",

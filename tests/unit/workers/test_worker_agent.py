@@ -124,6 +124,24 @@ def test_runner_exceptions_become_failures(env: Env) -> None:
     t.join(10)
 
 
+def test_failed_outcomes_are_retried_only_when_the_runner_says_so(env: Env) -> None:
+    """The real pipeline returns (does not raise) its failures; ``retryable`` decides a re-lease."""
+
+    def fails(request: AnalysisRequest, progress: ProgressFn, token: CancelToken) -> AnalysisOutcome:
+        again = request.labels.get("again") == "1"
+        return AnalysisOutcome(request.analysis_id, None, {}, {}, error="boot timed out", retryable=again)
+
+    agent = env.agent(fails)
+    t = run_in_thread(agent)
+    once, twice = env.submit(again="0"), env.submit(again="1")
+    assert env.wait_state(once) == env.wait_state(twice) == AnalysisState.FAILED
+    assert env.orch.service.get(once)[0].attempts == 1
+    rec = env.orch.service.get(twice)[0]
+    assert rec.attempts == 2 and rec.error == "boot timed out"  # re-leased, up to max_attempts
+    agent.drain()
+    t.join(10)
+
+
 def test_cancel_reaches_the_runner(env: Env) -> None:
     started = threading.Event()
     stopped = threading.Event()

@@ -1,0 +1,199 @@
+"""Farm throughput with the REAL runner: analyses per hour with 1, 2 and 4 slots.
+
+For each slot count, in the same run and one after another: a fresh
+``honeyphone serve --local-worker SLOTS`` (its own data dir and its own adb
+server port) on a free loopback port, one firmware upload, then ``--analyses``
+submissions at once of the same example firmware and scenario (default
+``benign-updater``, 2 device hours, 4 contacts / 4 SMS / 4 calls, a
+different seed each).  Nothing is faked: every analysis boots a twin and a
+fakenet, plants, fast-forwards, captures, detects and uploads its report.
+
+Throughput = analyses / (last ``finished_at`` - first ``created_at``), both
+stamped by the orchestrator, times 3600.  Also reported per configuration: the
+median time one analysis spent leased (LEASED -> FINISHED event), verdicts and
+failures.  The ratio is against the 1-slot run of the same invocation (the
+baseline), so machines compare by ratio, not by absolute figures.
+
+    .venv/bin/python benchmarks/bench_farm_throughput.py [--analyses 8] [--slots 1,2,4] [--rounds 2]
+
+Needs root, Docker and the built images (``honeyphone images build twin
+fakenet``).  Leaves nothing behind: each serve is stopped by its PID, each adb
+server by its port, and every analysis' containers, networks and firewall
+rules are removed by analysis id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sandbox.api.channel import open_channel  # noqa: E402
+from sandbox.api.client import SandboxClient  # noqa: E402
+from sandbox.bundle.pack import pack_bundle  # noqa: E402
+from sandbox.containers.cleanup import cleanup  # noqa: E402
+from sandbox.containers.engine import docker_client  # noqa: E402
+from sandbox.core.analysis import Scenario, Stage  # noqa: E402
+from sandbox.device.adb_server import AdbServer  # noqa: E402
+from sandbox.network.containment import remove_rules  # noqa: E402
+from sandbox.orchestrator.model import AnalysisState  # noqa: E402
+from sandbox.settings import Settings  # noqa: E402
+
+TERMINAL = {AnalysisState.SUCCEEDED, AnalysisState.FAILED, AnalysisState.CANCELLED}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(client: SandboxClient, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.list(page_size=1)
+            return
+        except Exception:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"serve did not start; see {log}") from None
+            time.sleep(0.2)
+
+
+def run_config(slots: int, args: argparse.Namespace, archive: Path, tmp: Path) -> dict[str, object]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    data = tmp / f"slots{slots}"
+    log = tmp / f"serve-slots{slots}.log"
+    address = f"127.0.0.1:{free_port()}"
+    adb_port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", ANDROID_ADB_SERVER_PORT=str(adb_port))
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.cli", "--data-dir", str(data), "serve", "--listen", address,
+             "--local-worker", str(slots)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    ids: list[str] = []
+    settings = Settings()
+    try:
+        client = SandboxClient(open_channel(address), timeout=30)
+        wait_ready(client, server, log)
+        with archive.open("rb") as f:
+            sha, _ = client.upload_firmware(f, archive.name)
+        for i in range(args.analyses):
+            scenario = Scenario(hours=args.hours, seed=i, contacts=args.canaries, sms=args.canaries, calls=args.canaries)
+            ids.append(client.submit(sha, scenario, labels={"bench": "farm-throughput"}).id)
+        deadline = time.monotonic() + args.timeout
+        while True:
+            recs = [client.get(aid)[0] for aid in ids]
+            if all(r.state in TERMINAL for r in recs):
+                break
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit(f"slots={slots}: not done after {args.timeout:g}s; see {log}")
+            time.sleep(0.5)
+        run_s: list[float] = []
+        for aid in ids:
+            events = list(client.watch(aid))
+            leased = [e.time for e in events if e.stage == Stage.LEASED]
+            finished = [e.time for e in events if e.stage == Stage.FINISHED]
+            if leased and finished:
+                run_s.append(finished[-1] - leased[-1])
+        wall = max(r.finished_at or 0.0 for r in recs) - min(r.created_at for r in recs)
+        ok = [r for r in recs if r.state == AnalysisState.SUCCEEDED]
+        verdicts: dict[str, int] = {}
+        for r in ok:
+            key = r.verdict.value if r.verdict else "none"
+            verdicts[key] = verdicts.get(key, 0) + 1
+        return {
+            "slots": slots,
+            "analyses": len(ids),
+            "succeeded": len(ok),
+            "failed": {r.id: r.error for r in recs if r.state != AnalysisState.SUCCEEDED},
+            "verdicts": verdicts,
+            "wall_seconds": round(wall, 2),
+            "analyses_per_hour": round(len(ok) / wall * 3600, 1) if wall > 0 else 0.0,
+            "median_seconds_per_analysis": round(statistics.median(run_s), 2) if run_s else None,
+            "attempts": sum(r.attempts for r in recs),
+        }
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)  # drain: nothing is running any more
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(10)
+        AdbServer(settings.adb_path, adb_port).kill()
+        engine = docker_client(settings)
+        for aid in ids:  # by id only: other analyses on this host stay
+            cleanup(engine, settings, aid, extra=(remove_rules,))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--analyses", type=int, default=8, help="analyses per configuration (default 8)")
+    ap.add_argument("--slots", default="1,2,4", help="slot counts to measure; the first is the baseline")
+    ap.add_argument("--firmware", default="benign-updater", help="example under examples/firmware/")
+    ap.add_argument("--hours", type=float, default=2.0, help="device hours per analysis (default 2)")
+    ap.add_argument("--canaries", type=int, default=4, help="contacts, SMS and calls each (default 4)")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat every configuration, alternating the order")
+    args = ap.parse_args()
+    slot_counts = [int(s) for s in args.slots.split(",")]
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-farm-"))
+    load_start = round(os.getloadavg()[0], 2)  # other work on the host skews absolute figures
+    archive = tmp / f"{args.firmware}.tar.gz"
+    with archive.open("wb") as out:
+        pack_bundle(REPO / "examples" / "firmware" / args.firmware, out)
+
+    # Rounds alternate the order (1,2,4 then 4,2,1 ...) so that a host whose
+    # background load drifts during the run does not favour one configuration.
+    runs: dict[int, list[dict[str, object]]] = {s: [] for s in slot_counts}
+    for r in range(args.rounds):
+        for slots in slot_counts if r % 2 == 0 else list(reversed(slot_counts)):
+            res = run_config(slots, args, archive, tmp / f"round{r}")
+            print(json.dumps(res), file=sys.stderr, flush=True)
+            runs[slots].append(res)
+    results = []
+    for slots in slot_counts:
+        done = sum(int(str(x["succeeded"])) for x in runs[slots])
+        wall = sum(float(str(x["wall_seconds"])) for x in runs[slots])
+        results.append({
+            "slots": slots, "analyses": sum(int(str(x["analyses"])) for x in runs[slots]), "succeeded": done,
+            "wall_seconds": round(wall, 2), "analyses_per_hour": round(done / wall * 3600, 1) if wall > 0 else 0.0,
+            "per_round_analyses_per_hour": [x["analyses_per_hour"] for x in runs[slots]],
+            "median_seconds_per_analysis": [x["median_seconds_per_analysis"] for x in runs[slots]],
+            "failed": {k: v for x in runs[slots] for k, v in dict(x["failed"]).items()},  # type: ignore[call-overload]
+        })
+    base = float(str(results[0]["analyses_per_hour"]))
+    for res in results:
+        res["ratio_to_baseline"] = round(float(str(res["analyses_per_hour"])) / base, 2) if base else None
+    print(json.dumps({
+        "benchmark": "farm_throughput",
+        "firmware": args.firmware,
+        "scenario": {"hours": args.hours, "contacts": args.canaries, "sms": args.canaries, "calls": args.canaries},
+        "analyses_per_config": args.analyses,
+        "rounds": args.rounds,
+        "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
+        "baseline_slots": slot_counts[0],
+        "host": {"cpus": len(os.sched_getaffinity(0)), "clock_rate": Settings().clock_rate},
+        "results": results,
+        "logs": str(tmp),
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
