@@ -98,8 +98,7 @@ def rootfs_written_bytes(client: docker.DockerClient, container_id: str) -> int 
         return None
     for row in rows:
         if str(row.get("Id", "")).startswith(container_id) or container_id.startswith(str(row.get("Id", ""))):
-            size = row.get("SizeRw")
-            return int(size) if size is not None else None
+            return int(row.get("SizeRw") or 0)  # the engine omits a zero
     return None
 
 
@@ -250,3 +249,67 @@ def mount_usage(pid: int, paths: list[str]) -> dict[str, MountUsage]:
         size = st.f_blocks * st.f_frsize
         out[p] = MountUsage(p, size, size - st.f_bfree * st.f_frsize)
     return out
+
+
+@dataclass(frozen=True)
+class SessionCpu:
+    """CPU use of the live processes of one session (a firmware service and its children)."""
+
+    processes: int
+    cpu_seconds: float  # user + system time
+    runnable_seconds: float  # running or waiting for a CPU (schedstat): ~wall time per spinning process
+    voluntary_switches: int = 0  # the process blocked (sleep, I/O): a busy loop has almost none
+    involuntary_switches: int = 0  # preempted
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"processes": self.processes, "cpu_seconds": round(self.cpu_seconds, 3),
+                "runnable_seconds": round(self.runnable_seconds, 3),
+                "voluntary_switches": self.voluntary_switches, "involuntary_switches": self.involuntary_switches}
+
+
+def session_cpu(pid: int, sessions: list[int]) -> dict[int, SessionCpu]:
+    """Per session id (as the container sees it), the CPU its live processes used.
+
+    Reads the container's cgroup member list and each member's ``/proc``
+    entries on the host.  "Runnable" time (``schedstat``: on a CPU plus
+    waiting for one) tells a busy loop from a sleeper even when the host is
+    so loaded that the loop got little CPU.
+    """
+    dirs = cgroup_dirs(pid) if pid > 0 else {}
+    base = dirs.get("pids") or dirs.get("unified")
+    procs = _read(base / "cgroup.procs") if base else None
+    if not procs:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    acc: dict[int, list[float]] = {s: [0, 0.0, 0.0, 0, 0] for s in sessions}
+    for line in procs.split():
+        try:
+            status = Path(f"/proc/{line}/status").read_text(encoding="ascii", errors="replace")
+            stat = Path(f"/proc/{line}/stat").read_text(encoding="ascii", errors="replace")
+            sched = Path(f"/proc/{line}/schedstat").read_text(encoding="ascii").split()
+        except OSError:
+            continue
+        sid = None
+        switches = [0, 0]
+        for row in status.splitlines():
+            if row.startswith("NSsid:"):
+                sid = int(row.split()[-1])
+            elif row.startswith("voluntary_ctxt_switches:"):
+                switches[0] = int(row.split()[-1])
+            elif row.startswith("nonvoluntary_ctxt_switches:"):
+                switches[1] = int(row.split()[-1])
+        if sid not in acc or stat.partition("(")[2].rpartition(")")[0] == "strace":
+            continue  # the tracer is not the firmware
+        fields = stat.rsplit(")", 1)[-1].split()
+        try:
+            cpu = (int(fields[11]) + int(fields[12])) / tick
+            runnable = (int(sched[0]) + int(sched[1])) / 1e9
+        except (IndexError, ValueError):
+            continue
+        a = acc[sid]
+        a[0] += 1
+        a[1] += cpu
+        a[2] += runnable
+        a[3] += switches[0]
+        a[4] += switches[1]
+    return {s: SessionCpu(int(a[0]), a[1], a[2], int(a[3]), int(a[4])) for s, a in acc.items()}

@@ -32,6 +32,7 @@ from ..containers.health import (
     container_state,
     mount_usage,
     rootfs_written_bytes,
+    session_cpu,
 )
 from ..containers.device_container import ADB_PORT
 from ..monitor.summary import Summary
@@ -40,14 +41,18 @@ from ..settings import Settings
 MIB = 1024 * 1024
 FLOOD_PACKETS = 100_000  # more device packets than this in one run: a flood
 CPU_SATURATED = 0.8  # share of the CPU limit used over the run
+CPU_HOG = 0.8  # a service's processes runnable (busy) for this share of the run
+CPU_HOG_MAX_BLOCKS = 200.0  # ... while blocking fewer times than this per second
 
 _PID_RE = re.compile(r"\s*(?:\[pid\s+)?(\d+)")
 _EXIT_RE = re.compile(r"\+\+\+ (?:exited with (-?\d+)|killed by (SIG[A-Z0-9]+))")
 _ERR_RE = re.compile(r"= -1 (ENOSPC|EDQUOT|EAGAIN|ENOMEM) ")
 
 
-def sample_container(client: docker.DockerClient, container_id: str, mounts: tuple[str, ...] = ()) -> dict[str, Any]:
-    """State, cgroup counters, tmpfs use and root file system writes, now."""
+def sample_container(client: docker.DockerClient, container_id: str, mounts: tuple[str, ...] = (),
+                     sessions: tuple[int, ...] = ()) -> dict[str, Any]:
+    """State, cgroup counters, tmpfs use, root file system writes and the CPU
+    of the given sessions (service pids), now."""
     try:
         st = container_state(client, container_id)
     except ENGINE_ERRORS:
@@ -62,6 +67,8 @@ def sample_container(client: docker.DockerClient, container_id: str, mounts: tup
         out["cgroup"] = counters.to_dict()
     out["mounts"] = {p: u.to_dict() for p, u in mount_usage(st.pid, list(mounts)).items()}
     out["rootfs_written_bytes"] = rootfs_written_bytes(client, container_id)
+    if sessions:
+        out["sessions"] = {str(s): c.to_dict() for s, c in session_cpu(st.pid, list(sessions)).items()}
     return out
 
 
@@ -235,12 +242,27 @@ def health_section(raw: dict[str, Any], syscalls_dir: Path, mapping: ClockMappin
         tracer_killed = by_signal and facts.get("readable") and (
             facts.get("root_end") is None or int(facts.get("unfinished") or 0) > 0)
         svc["tracer_killed"] = bool(tracer_killed)
+        dev, dev0 = raw.get("device") or {}, raw.get("device_start") or {}
+        cpu = (dev.get("sessions") or {}).get(str(row.get("pid")))
+        if isinstance(cpu, dict) and dev.get("host_time") and dev0.get("host_time"):
+            wall = float(dev["host_time"]) - float(dev0["host_time"])
+            busy = float(cpu.get("runnable_seconds") or 0) / wall if wall > 0 else 0.0
+            svc["cpu"] = {**cpu, "busy_share_of_run": round(busy, 3)}
+            blocks = int(cpu.get("voluntary_switches") or 0) / wall if wall > 0 else 0.0
+            # Busy and hardly ever blocking: a loop.  (On the fast clock periodic firmware is
+            # busy too, but it sleeps, i.e. blocks, thousands of times a second.)
+            if busy >= CPU_HOG and blocks < CPU_HOG_MAX_BLOCKS:
+                inc.append({"kind": "cpu_hog", "service": name, "message":
+                            f"the processes of service {name} were busy (on a CPU or waiting for one) for {busy:.0%} of the run "
+                            f"({cpu.get('processes')} process(es), {cpu.get('cpu_seconds')} CPU seconds; "
+                            "a CPU spinner?); the device's CPU quota contained it"})
         when = f" at {svc['device_time']}" if "device_time" in svc else ""
         if tracer_killed:
             inc.append({"kind": "tracer_killed", "service": name, "message":
                         f"the tracer (strace) of service {name} was {ended}{when}; every process it traced "
                         "died with it (kill-on-exit), so nothing ran untraced, but the service stopped early"})
-        elif isinstance(facts.get("root_end"), str) and str(facts["root_end"]).startswith("killed by"):
+        elif ended is not None and str(facts.get("root_end") or "").startswith("killed by"):
+            # (only a service that ended during the run: the pipeline's own stop is no incident)
             inc.append({"kind": "service_killed", "service": name, "message":
                         f"service {name} was {facts['root_end']}{when}"})
         if int(facts.get("forks_refused") or 0) and not any(i["kind"] == "pids_limit" for i in inc):

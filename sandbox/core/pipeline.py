@@ -198,9 +198,11 @@ def run_analysis(
         dog.check()  # issue 9: a death or an overused limit during fast-forward fails here, by name
         # issue 9: sample health while the device runs (its cgroup goes with it), then stop the
         # firmware through the engine, not adb: that works even when it used up the pids limit
-        state.health.update(device=sample_container(client, handle.container.container_id, TWIN_DATA_MOUNTS),
-                            fakenet=sample_container(client, fakenet.container_id),
-                            services=_service_status(client, handle))
+        services = _service_status(client, handle)
+        sessions = tuple(int(r["pid"]) for r in services if isinstance(r.get("pid"), int))
+        state.health.update(services=services, fakenet=sample_container(client, fakenet.container_id),
+                            device=sample_container(client, handle.container.container_id, TWIN_DATA_MOUNTS,
+                                                    sessions))
         hpctl_via_engine(client, handle, "stop")
         state.mapping = twin_clock.mapping(refresh=True)  # with any `date` jumps the firmware made
         state.mark("horizon", device_hours=reached)

@@ -93,7 +93,7 @@ class Note:
 
 class Watchdog:
     def __init__(self, client: docker.DockerClient, settings: Settings, artifacts_dir: Path,
-                 *, interval: float = 1.0, size_interval: float = 5.0) -> None:
+                 *, interval: float = 1.0, size_interval: float = 2.0) -> None:
         self._client = client
         self._limits = settings.device_limits
         self._artifacts = artifacts_dir

@@ -321,9 +321,29 @@ def b64_decode(run: bytes, offset: int = 0) -> bytes:
 
 
 def b64_decode_alignments(run: bytes) -> list[bytes]:
-    """:func:`b64_decode` at offsets 0-3 (one translate for all four)."""
+    """:func:`b64_decode` at offsets 0-3.
+
+    Short runs are decoded four times.  For long runs (blobs) the 6-bit
+    stream is decoded once and the other alignments are cut from it with
+    big-integer shifts (skipping ``o`` characters drops ``6*o`` bits), which
+    is ~3x cheaper than three more ``a2b_base64`` passes.
+    """
     body = run.rstrip(b"=").translate(_B64_URL_TO_STD)
-    return [_b64(body, 0), _b64(body, 1), _b64(body, 2), _b64(body, 3)]
+    n = len(body)
+    if n < 256:
+        return [_b64(body, 0), _b64(body, 1), _b64(body, 2), _b64(body, 3)]
+    try:
+        full = binascii.a2b_base64(body + b"A" * (-n % 4))
+    except (binascii.Error, ValueError):
+        return [_b64(body, 0), _b64(body, 1), _b64(body, 2), _b64(body, 3)]
+    bits = len(full) * 8
+    value = int.from_bytes(full, "big")
+    outs = [full[: 6 * n // 8]]
+    for o in (1, 2, 3):
+        m = 6 * (n - o) // 8
+        shift = bits - 6 * o - 8 * m
+        outs.append((value >> shift).to_bytes((bits - shift + 7) // 8, "big")[-m:])
+    return outs
 
 
 def _b64(body: bytes, offset: int) -> bytes:

@@ -184,18 +184,35 @@ def _trigger_db(backend: str) -> RegexTriggers:
     return RegexTriggers(_triggers(), backend=backend)
 
 
-_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\-]+={0,2}")
-
-
 def _class_map(alphabet: bytes) -> bytes:
     """Translate table: alphabet bytes to ``x``, everything else to ``.``."""
     return bytes(0x78 if b in alphabet else 0x2E for b in range(256))
 
 
+_B64_MAP = _class_map(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _HEX_MAP = _class_map(_HEXDIGITS)
+_URL_MAP = _class_map(_URL_CHARS)
 _B32U_MAP = _class_map(_B32_UPPER)
 _B32L_MAP = _class_map(_B32_LOWER)
 _X16 = b"x" * 16
+
+
+def _b64_run(big: bytes, s: int, hi: int) -> bytes:
+    """The base64-alphabet run starting at ``s`` (trigger guarantees >= 16
+    chars) plus up to two ``=``; class-mapped windows instead of a regex, which
+    would step through a long blob byte by byte."""
+    w = 512
+    while True:
+        z0 = min(hi, s + w)
+        k = big[s:z0].translate(_B64_MAP).find(b".")
+        if k >= 0 or z0 == hi:
+            z = z0 if k < 0 else s + k
+            break
+        w *= 4
+    pad = 0
+    while pad < 2 and z + pad < hi and big[z + pad] == 0x3D:
+        pad += 1
+    return big[s : z + pad]
 
 
 def _subruns(mapped: bytes) -> Iterator[tuple[int, int]]:
@@ -334,6 +351,16 @@ def _excerpt(layer: bytes, lo: int, hi: int, start: int, end: int, key: int = 0)
     return f"{left_s}«{mid_s}»{right_s}"
 
 
+def _has_pct(big: bytes, a: int, z: int) -> bool:
+    """Is there a ``%XX`` escape in ``big[a:z]``?  (C-speed ``find`` for the
+    ``%``; a regex search would step through long blobs byte by byte.)"""
+    while (k := big.find(b"%", a, z)) >= 0:
+        if _PCT.match(big, k, z):
+            return True
+        a = k + 1
+    return False
+
+
 def _escaped(big: bytes, q: int, floor: int) -> bool:
     """True when ``big[q]`` is preceded by an odd number of backslashes."""
     j = q
@@ -342,22 +369,24 @@ def _escaped(big: bytes, q: int, floor: int) -> bool:
     return (q - j) % 2 == 1
 
 
-def _run_bounds(big: bytes, p: int, lo: int, hi: int, chars: bytes) -> tuple[int, int]:
-    """Maximal run of ``chars`` around ``p`` within ``[lo, hi)``, found with
-    C-speed strip on windows that grow only when the run reaches their edge."""
+def _run_bounds(big: bytes, p: int, lo: int, hi: int, table: bytes) -> tuple[int, int]:
+    """Maximal run around ``p`` within ``[lo, hi)`` of the bytes ``table``
+    maps to ``x`` (see :func:`_class_map`).  Windows are class-mapped with
+    ``translate`` (``bytes.strip`` with an 80-char set is ~80x slower) and
+    grow only while the run reaches their edge."""
     w = 256
     while True:
         a0 = max(lo, p - w)
-        a = a0 + len(big[a0:p].rstrip(chars))
+        a = big[a0:p].translate(table).rfind(b".") + 1 + a0
         if a > a0 or a0 == lo:
             break
         w *= 4
     w = 256
     while True:
         z0 = min(hi, p + w)
-        seg = big[p:z0]
-        z = p + len(seg) - len(seg.lstrip(chars))
-        if z < z0 or z0 == hi:
+        k = big[p:z0].translate(table).find(b".")
+        if k >= 0 or z0 == hi:
+            z = z0 if k < 0 else p + k
             break
         w *= 4
     return a, z
@@ -431,6 +460,7 @@ class Scanner:
         self._xor_maxlen = max(map(len, self._xor_pats))
         self._trig = _trigger_db(self.backend)
         self._maxlen = maxlen
+        self._minlen = min((len(p) for p in self._lit_pats), default=1)
         self._html_window = 12 * maxlen + 64
 
     # -- public -----------------------------------------------------------
@@ -704,7 +734,6 @@ class _Decoding:
         blobs).  Identical short runs under one chain are decoded once.
         """
         gen, big = self.gen, self.big
-        match = _B64_RUN.match
         single = len(gen.pieces) == 1
         fe = gen.end(0)
         seen: set[tuple[tuple[str, ...], bytes]] = set()
@@ -717,10 +746,7 @@ class _Decoding:
                 if i < 0:
                     continue
                 fe = gen.end(i)
-            m = match(big, s, fe)
-            if m is None:
-                continue
-            run = m.group()
+            run = _b64_run(big, s, fe)
             long = len(run) > _LONG_RUN
             if not long:
                 # An identical token under the same chain decodes to identical
@@ -783,7 +809,7 @@ class _Decoding:
         from its first byte (a raw deflate/brotli value can be sniffed).  A
         component with only ``+`` is decoded when ``+`` is frequent enough to
         be spaces (>= 1 per 24 chars); base64 text has ~1 per 64."""
-        gen, big = self.gen, self.big
+        gen, big, minlen = self.gen, self.big, self.sc._minlen
         cur = -1
         if gen.depth == 0 and (m0 := _PLUS_AT_START.match(big)):
             plus = [m0.end(), *plus]
@@ -793,13 +819,17 @@ class _Decoding:
             i = gen.locate(p)
             if i < 0:
                 continue
-            a, z = _run_bounds(big, p, gen.starts[i], gen.end(i), _URL_CHARS)
+            a, z = _run_bounds(big, p, gen.starts[i], gen.end(i), _URL_MAP)
             cur = z
-            if _PCT.search(big, a, z) is None and big.count(b"+", a, z) * 24 < z - a:
+            if z - a < minlen:
+                continue  # too short to hold an encoded needle
+            if not _has_pct(big, a, z) and big.count(b"+", a, z) * 24 < z - a:
                 continue  # e.g. a base64 blob: no escapes, '+' too rare for spaces
             for m in _URL_COMPONENT.finditer(big, a, z):
                 part = m.group()
-                percent = _PCT.search(part) is not None
+                if len(part) < minlen:
+                    continue
+                percent = _has_pct(part, 0, len(part))
                 if not percent and part.count(b"+") * 24 < len(part):
                     continue
                 out = dec.url_decode(part)
@@ -821,6 +851,8 @@ class _Decoding:
                 continue
             a, z = self._json_bounds(p, gen.starts[i], gen.end(i))
             cur = z
+            if z - a < self.sc._minlen:
+                continue
             region = big[a:z]
             if len(region.translate(None, _BINARY_CTRL)) != len(region):
                 continue

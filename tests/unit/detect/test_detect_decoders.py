@@ -289,8 +289,9 @@ class TestScannerDecoders:
         assert chains(scanner, data) == {("phone", ())}
 
     def test_never_raises(self, scanner: Scanner) -> None:
-        for blob in (b"", b"\x00", b"\x1f\x8b\x08", b"\\u", b"&#;", b"%", b"\xff\xfe", bytearray(b"+15405550123")):
+        for blob in (b"", b"\x00", b"\x1f\x8b\x08", b"\\u", b"&#;", b"%", b"\xff\xfe"):
             scanner.scan(blob)
+        assert scanner.scan(bytearray(b"+15405550123"))  # type: ignore[arg-type]
         assert scanner.scan(memoryview(b"+15405550123"))  # type: ignore[arg-type]
 
 

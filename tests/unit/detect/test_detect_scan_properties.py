@@ -131,7 +131,8 @@ class Layer:
             c = zlib.compressobj(1 + self.param % 9, zlib.DEFLATED, -15)
             return c.compress(data) + c.flush()
         if n == "brotli":
-            return brotli.compress(data, quality=self.param % 12)
+            packed: bytes = brotli.compress(data, quality=self.param % 12)
+            return packed
         if n == "base64":
             return base64.b64encode(data)
         if n == "base64url-nopad":
@@ -266,6 +267,33 @@ def test_encoded_canary_found_with_its_chain(
     ref, value = canary
     payload, expected = encode(value.encode(), layers)
     data = embed(payload, layers, prefix, suffix, glue, glue2)
+    found = refs_and_chains(scanner.scan(data))
+    assert set(found) == {ref}, (layers, expected, found)
+    assert expected in found[ref], (layers, expected, found)
+
+
+WORDS = st.lists(st.sampled_from(["alpha", "beta", "x9", "Zeta", "k=v", "a/b", "50%", "end."]), max_size=80)
+
+
+@settings(PROPS, max_examples=_EXPLORE or 60)
+@given(
+    canary=st.sampled_from(CANARIES),
+    layers=chains(),
+    before=WORDS,
+    after=WORDS,
+    prefix=junk,
+    glue=st.binary(max_size=5),
+)
+def test_encoded_canary_in_long_context(
+    scanner: Scanner, canary: tuple[str, str], layers: list[Layer], before: list[str], after: list[str],
+    prefix: bytes, glue: bytes,
+) -> None:
+    """Same property with the canary inside a longer text, so encoded runs are
+    long (blob code paths: padding-derived alignment, shifted alignments)."""
+    ref, value = canary
+    text = " ".join([*before, value, *after]).encode()
+    payload, expected = encode(text, layers, value.encode())
+    data = embed(payload, layers, prefix, b"", glue, b"")
     found = refs_and_chains(scanner.scan(data))
     assert set(found) == {ref}, (layers, expected, found)
     assert expected in found[ref], (layers, expected, found)
