@@ -37,7 +37,9 @@ def _chains(report: dict[str, Any]) -> set[tuple[str, ...]]:
 
 def test_adups_53_leaks_sms_and_calls_at_72h(hp_settings: Settings, docker_engine: docker.DockerClient,
                                              built_images: None, tmp_path: Path) -> None:
-    outcome, events = analyze(hp_settings, docker_engine, "adups-5.3", 74, tmp_path)
+    # 80 h: the 72 h upload needs real time to finish, which the 28800x clock
+    # turns into device hours on a loaded machine; 8 h of margin is ~1 s real.
+    outcome, events = analyze(hp_settings, docker_engine, "adups-5.3", 80, tmp_path)
     report = outcome.report
     assert outcome.verdict == Verdict.LEAK and report["verdict"] == "leak"
     kinds = {f["canary"]["kind"] for f in report["findings"]}
@@ -51,14 +53,15 @@ def test_adups_53_leaks_sms_and_calls_at_72h(hp_settings: Settings, docker_engin
     assert not hours or min(hours) >= 71.5
     assert all(f["process"] and "sysoper" in " ".join(f["process"]["argv"]) for f in report["findings"])
     assert report["firmware"]["name"] == "adups-fota" and len(report["firmware"]["sha256"]) == 64
-    assert report["scenario"]["hours"] == 74 and report["scenario"]["seed"] == 3
+    assert report["scenario"]["hours"] == 80 and report["scenario"]["seed"] == 3
     assert any(e.stage == Stage.FAST_FORWARDING and (e.device_hours or 0) > 70 for e in events)
     assert (tmp_path / report["analysis_id"] / "capture.pcap").stat().st_size > 0
 
 
 def test_kitchen_sink_every_style_found(hp_settings: Settings, docker_engine: docker.DockerClient,
                                         built_images: None, tmp_path: Path) -> None:
-    outcome, _ = analyze(hp_settings, docker_engine, "leaky-kitchen-sink", 8, tmp_path)
+    # styles fire at device hours 1-6; 24 h leaves ~2 s of real time for in-flight requests
+    outcome, _ = analyze(hp_settings, docker_engine, "leaky-kitchen-sink", 24, tmp_path)
     report = outcome.report
     assert report["verdict"] == "leak"
     by_channel: dict[str, set[tuple[str, ...]]] = {}
