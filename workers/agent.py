@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -253,7 +254,11 @@ class WorkerAgent:
                 raise LeaseLost(job.lost)
             if job.token.cancelled:  # aborted by a second SIGTERM: let another worker redo it
                 outcome, retryable = AnalysisOutcome(grant.analysis_id, None, {}, {}, error="worker shut down"), True
-            self._finish(job, outcome, retryable)
+            try:
+                self._finish(job, outcome, retryable)
+            finally:
+                if outcome.workdir is not None:  # reported (or lost): the scratch copy goes
+                    shutil.rmtree(outcome.workdir, ignore_errors=True)
             self.completed += 1
         except LeaseLost as lost:
             _log.info("analysis %s: lease %s, result dropped", grant.analysis_id, lost)

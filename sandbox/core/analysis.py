@@ -74,6 +74,9 @@ class AnalysisOutcome:
     report: Mapping[str, object]
     artifacts: Mapping[str, Path]
     error: str | None = None  # set when the analysis could not be completed
+    # The runner's scratch directory holding the artifacts; the worker removes
+    # it once the outcome is reported, so finished runs don't fill its disk.
+    workdir: Path | None = None
     retryable: bool = False  # with an error: another attempt (maybe on another worker) could succeed
 
     @property

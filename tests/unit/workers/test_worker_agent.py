@@ -201,3 +201,24 @@ def test_inflight_journal_finds_only_dead_workers_analyses(tmp_path: Path) -> No
     assert not dead.exists()
     live.close()
     assert list(inflight_root(settings).iterdir()) == []
+
+
+def test_runner_scratch_is_removed_after_reporting(env: Env, tmp_path: Path) -> None:
+    scratch_root = tmp_path / "runs"
+
+    def runner(request: AnalysisRequest, progress: ProgressFn, token: CancelToken) -> AnalysisOutcome:
+        work = scratch_root / request.analysis_id
+        work.mkdir(parents=True)
+        (work / "capture.pcap").write_bytes(b"pcap")
+        return AnalysisOutcome(request.analysis_id, Verdict.CLEAN, {"ok": True}, {"pcap": work / "capture.pcap"},
+                               workdir=work)
+
+    agent = env.agent(runner)
+    t = run_in_thread(agent)
+    aid = env.submit()
+    assert env.wait_state(aid) == AnalysisState.SUCCEEDED
+    agent.drain()
+    t.join(10)
+    _, arts = env.orch.service.get(aid)
+    assert [a.name for a in arts] == ["pcap"]  # uploaded first
+    assert not (scratch_root / aid).exists()  # then the scratch copy went
