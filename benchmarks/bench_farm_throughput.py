@@ -92,7 +92,8 @@ def run_config(slots: int, args: argparse.Namespace, archive: Path, tmp: Path) -
         with archive.open("rb") as f:
             sha, _ = client.upload_firmware(f, archive.name)
         for i in range(args.analyses):
-            scenario = Scenario(hours=args.hours, seed=i, contacts=args.canaries, sms=args.canaries, calls=args.canaries)
+            n = args.canaries
+            scenario = Scenario(hours=args.hours, seed=i, contacts=n, sms=n, calls=n)
             ids.append(client.submit(sha, scenario, labels={"bench": "farm-throughput"}).id)
         deadline = time.monotonic() + args.timeout
         while True:

@@ -109,7 +109,19 @@ def cmd_device_down(args: argparse.Namespace, settings: Settings) -> int:
         raise HoneyphoneError("name a device id or pass --all", fix="honeyphone device list shows the ids")
     from .network.containment import remove_rules
 
+    from .device import AdbServer
+
     client = docker_client(settings)
+    # Disconnect first: an adb server keeps reconnecting to a serial it knows.
+    server = AdbServer.from_settings(settings)
+    if server.is_running():
+        filters = {"label": [f"{settings.label_role}=device"]}
+        if not args.all:
+            filters["label"].append(f"{settings.label_analysis}={args.id}")
+        for c in client.containers.list(all=True, filters=filters):
+            for net in (c.attrs.get("NetworkSettings", {}).get("Networks") or {}).values():
+                if net.get("IPAddress"):
+                    server.disconnect(f"{net['IPAddress']}:5555")
     report = cleanup(client, settings, None if args.all else args.id, extra=(remove_rules,))
     for c in report.containers:
         print(f"removed container {c}")

@@ -19,6 +19,7 @@ from sandbox.orchestrator.model import LeaseGrant
 from . import convert
 from .gen.honeyphone.v1 import fleet_pb2 as fpb
 from .gen.honeyphone.v1 import fleet_pb2_grpc
+from .guard import BUSY
 from .streams import SEND_CHUNK
 
 T = TypeVar("T")
@@ -48,7 +49,9 @@ class CompleteReply:
 
 
 def is_retryable(exc: grpc.RpcError) -> bool:
-    return exc.code() in RETRYABLE
+    """Unavailable, timed out (an upload the server cut off as idle too), or the server's uploads are all busy."""
+    code = exc.code()
+    return code in RETRYABLE or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and (exc.details() or "").startswith(BUSY))
 
 
 class FleetClient:

@@ -32,6 +32,7 @@ import grpc
 
 MAX_REASON = 200
 _READER_POLL_S = 0.5
+BUSY = "too many uploads in progress"  # RESOURCE_EXHAUSTED with this: try again shortly (not "too big")
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class _StreamGate:
         if not admitted:
             context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"too many uploads in progress (at most {self._limit} at once); retry in a moment",
+                f"{BUSY} (at most {self._limit} at once); retry in a moment",
             )
         try:
             yield
@@ -95,7 +96,8 @@ class _IdleTimeoutStream:
         self._source = source
         self._context = context
         self._timeout = idle_timeout_s
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+        # One message waits here and one in the reader: a stream never holds more than two.
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
         self._closed = threading.Event()
         self._done = False
         self._index = 0

@@ -28,6 +28,12 @@ MAX_DESCRIPTION_CHARS = 4096
 PROFILES: tuple[Profile, ...] = ("twin", "android")
 USERS: tuple[User, ...] = ("system", "root", "shell")
 
+# tomllib spends time quadratic in the parts of one dotted key (``x.a.a.a...``:
+# 20,000 parts take seconds, 60,000 over a minute), and a 64 KiB manifest can
+# hold 30,000.  No manifest key needs more than three parts.
+MAX_KEY_PARTS = 16
+_BARE_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
 _TOP_KEYS = frozenset({"firmware", "services", "apps"})
 _FIRMWARE_KEYS = frozenset({"name", "version", "profile", "description"})
 _SERVICE_KEYS = frozenset({"name", "exec", "user", "env", "cwd"})
@@ -64,12 +70,67 @@ def _parse(text: bytes | str, limits: BundleLimits) -> dict[str, object]:
     except UnicodeDecodeError as exc:
         _fail("", f"manifest is not valid UTF-8 (bad byte at offset {exc.start})")
     decoded = decoded.removeprefix("\ufeff")
+    _check_dotted_keys(decoded)
     try:
         return tomllib.loads(decoded)
     except ValueError as exc:  # TOMLDecodeError, and int() refusing 4300+ digit numbers
         _fail("", f"invalid TOML: {exc}")
     except RecursionError:
         _fail("", "invalid TOML: values are nested too deeply")
+
+
+def _string_end(text: str, start: int) -> int:
+    """The index just past the TOML string opening at ``start`` (or the end of the text)."""
+    quote_char = text[start]
+    if text.startswith(quote_char * 3, start):
+        end = text.find(quote_char * 3, start + 3)
+        if end < 0:
+            return len(text)
+        end += 3
+        while end < len(text) and text[end] == quote_char:  # up to two more quotes belong to the content
+            end += 1
+        return end
+    i = start + 1
+    while i < len(text) and text[i] not in (quote_char, "\n"):
+        i += 2 if quote_char == '"' and text[i] == "\\" else 1
+    return min(i + 1, len(text))
+
+
+def _check_dotted_keys(text: str) -> None:
+    """Refuse a run of more than ``MAX_KEY_PARTS`` dot-joined key parts, in linear time.
+
+    Strings and comments are skipped; bare and quoted parts joined by dots
+    (with optional blanks around them) form a run.  Values never contain such
+    a run (floats and dates have one dot), so valid manifests are unaffected.
+    """
+    i, n = 0, len(text)
+    parts, after = 0, ""  # parts in the current run; the last token: "part", "dot" or ""
+    while i < n:
+        c = text[i]
+        if c in " \t":
+            i += 1
+            continue
+        if c == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            parts, after = 0, ""
+            continue
+        if c in "\"'" or c in _BARE_KEY_CHARS:
+            if c in "\"'":
+                i = _string_end(text, i)
+            else:
+                while i < n and text[i] in _BARE_KEY_CHARS:
+                    i += 1
+            parts = parts + 1 if after == "dot" else 1
+            after = "part"
+            if parts > MAX_KEY_PARTS:
+                _fail("", f"invalid TOML: a dotted key has more than {MAX_KEY_PARTS} parts")
+            continue
+        if c == "." and after == "part":
+            after = "dot"
+        else:
+            parts, after = 0, ""
+        i += 1
 
 
 def _type_name(value: object) -> str:

@@ -42,6 +42,9 @@ def _used_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network | i
 
 
 def create_device_network(client: docker.DockerClient, settings: Settings, analysis_id: str) -> DeviceNetwork:
+    from ..network.containment import ensure_pool_unreachable
+
+    ensure_pool_unreachable(settings.subnet_pool)
     pool = ipaddress.ip_network(settings.subnet_pool)
     name = f"hp-{analysis_id}"
     last_error: Exception | None = None

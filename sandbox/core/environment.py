@@ -20,7 +20,7 @@ from ..device.twin import TwinHandle, boot_twin
 from ..network import containment
 from ..network.capture import Capture
 from ..network.fakenet import FakenetHandle, fetch_ca_pem, start_fakenet, wait_ready
-from ..network.routing import route_via
+from ..network.routing import fence_adbd, route_via
 from ..network.trust import install_ca_twin
 from ..settings import Settings
 
@@ -60,6 +60,7 @@ def bring_up(
         twin = boot_twin(settings, client, server, analysis_id, network=network,
                          environment={"HONEYPHONE_DNS": fakenet.ip})
         route_via(client, twin.container.container_id, fakenet.ip)
+        fence_adbd(client, twin.container.container_id, network.gateway)
         install_ca_twin(twin.device, fetch_ca_pem(client, fakenet), analysis_id)
         return Environment(analysis_id, network, fakenet, twin, capture)
     except BaseException:

@@ -13,7 +13,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -237,13 +237,14 @@ def run_analysis(
         msg = dog.explain(exc) or exc.message + (f" (fix: {exc.fix})" if exc.fix else "")
         progress(ProgressEvent(Stage.FAILED, msg))
         return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=msg,
-                               retryable=not isinstance(exc, BundleError))  # a bad bundle stays bad
+                               retryable=not isinstance(exc, BundleError)  # a bad bundle stays bad
+                               and getattr(dog.fault or exc, "retryable", True))  # so does a disk filler
     except Exception as exc:  # issue 9: a full artifact disk or a silent engine, by name; else a bug
         explained = dog.explain(exc)
         if explained is None:
             raise
         progress(ProgressEvent(Stage.FAILED, explained))
-        return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=explained)
+        return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=explained, retryable=True)
     finally:
         if capture is not None:
             try:
@@ -314,6 +315,6 @@ def make_runner(settings: Settings) -> Runner:
         out = settings.data_dir / "worker-runs" / request.analysis_id
         if out.exists():
             shutil.rmtree(out)
-        return run_analysis(settings, request, progress, cancel, out)
+        return replace(run_analysis(settings, request, progress, cancel, out), workdir=out)
 
     return runner

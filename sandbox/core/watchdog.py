@@ -47,7 +47,16 @@ ROLE_WORDS = {"device": "the device container", "fakenet": "the fakenet containe
 
 
 class AnalysisFault(HoneyphoneError):
-    """A resource of the analysis died or a hard limit was passed."""
+    """A resource of the analysis died or a hard limit was passed.
+
+    ``retryable``: whether another attempt could succeed.  Not when the
+    firmware itself caused it (a root file system filled, an out-of-memory
+    death of the whole device): it would do the same again.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def _signal_name(returncode: int) -> str:
@@ -165,22 +174,22 @@ class Watchdog:
                 self._last_size = self._last
                 reason = self._find_overuse()
             if reason is not None:
-                self._fault = AnalysisFault(reason)
+                self._fault = AnalysisFault(reason[0], retryable=reason[1])
         return self._fault
 
     def _during(self) -> str:
         return f"during {STAGE_WORDS.get(self.stage, str(self.stage.value))}"
 
-    def _find_death(self, *, ignore_gone: bool = False) -> str | None:
+    def _find_death(self, *, ignore_gone: bool = False) -> tuple[str, bool] | None:
         for role, cid in list(self._containers.items()):
             try:
                 st = container_state(self._client, cid)
             except EngineUnavailable as exc:
-                return f"the Docker engine stopped answering {self._during()} ({exc.__cause__ or exc})"
+                return f"the Docker engine stopped answering {self._during()} ({exc.__cause__ or exc})", True
             if st.status == "gone" and ignore_gone:
                 continue  # after an error, a failed boot's own cleanup may have removed it
             if not st.alive:
-                return f"{ROLE_WORDS.get(role, role)} died {self._during()} ({st.describe()})"
+                return f"{ROLE_WORDS.get(role, role)} died {self._during()} ({st.describe()})", not st.oom_killed
         cap = self._capture
         if cap is not None:
             rc = cap.died()
@@ -191,20 +200,20 @@ class Watchdog:
                 if full:
                     return full
                 return (f"the packet capture (tcpdump on {cap.iface}) died {self._during()} ({how}"
-                        + (f": {tail}" if tail and rc > 0 else "") + ")")
+                        + (f": {tail}" if tail and rc > 0 else "") + ")"), True
         return self._disk_full_now()
 
-    def _disk_full_now(self) -> str | None:
+    def _disk_full_now(self) -> tuple[str, bool] | None:
         try:
             st = os.statvfs(self._artifacts)
         except OSError:
             return None
         free = st.f_bavail * st.f_frsize
         if free < MIN_FREE_BYTES:
-            return f"the artifact disk is full {self._during()} ({free} bytes free under {self._artifacts})"
+            return f"the artifact disk is full {self._during()} ({free} bytes free under {self._artifacts})", True
         return None
 
-    def _find_overuse(self) -> str | None:
+    def _find_overuse(self) -> tuple[str, bool] | None:
         limit = self._limits.rootfs_write_bytes
         for role, cid in list(self._containers.items()):
             base = self._rootfs_base.get(role)
@@ -214,7 +223,7 @@ class Watchdog:
             if written is not None and written - base > limit:
                 return (f"{ROLE_WORDS.get(role, role)} wrote {(written - base) // MIB} MiB to its root file "
                         f"system {self._during()}, over its {limit // MIB} MiB limit (a disk filler?); "
-                        "the analysis was stopped to protect the host's disk")
+                        "the analysis was stopped to protect the host's disk"), False
         return None
 
     def _limit_capture(self) -> None:
@@ -252,11 +261,12 @@ class Watchdog:
         reason = self._fault.message if self._fault is not None else None
         if reason is None:
             try:
-                reason = self._find_death(ignore_gone=True)
+                found = self._find_death(ignore_gone=True)
             except Exception:  # explaining must never raise
                 return None
-        if reason is None:
-            return None
+            if found is None:
+                return None
+            reason = found[0]
         first = (exc.message if isinstance(exc, HoneyphoneError) else str(exc)).strip().splitlines()
         return reason + (f"; then: {first[0][:200]}" if first else "")
 

@@ -8,14 +8,17 @@ Two jobs, two classes:
   work per buffer is one automaton pass, never a Python loop over needles.
 * :class:`RegexTriggers` runs the scanner's fixed, small set of decoder
   "triggers" (regexes such as "start of a 16+ char base64 run") in one
-  Hyperscan pass, or with :mod:`re` (one pass per trigger) as the fallback.
+  Hyperscan pass per trigger group, or with :mod:`re` (one pass per trigger,
+  literal-led variants) as the fallback.
 
 Case sensitivity is per literal: ``caseless=True`` literals match ASCII
 letters in any case (Hyperscan ``HS_FLAG_CASELESS``; for pyahocorasick a
 second automaton over lower-cased keys scans the lower-cased buffer).  Only
 ASCII letters fold, identically in both backends.
 
-Hyperscan's compiler needs roughly 3 KB of transient memory per literal, so
+Literals containing NUL go through Hyperscan's regex compiler, escaped: the
+literal compiler's binding takes C strings.  Hyperscan's compiler needs
+roughly 3 KB of transient memory per literal, so
 large pattern sets are compiled into several databases ("shards") of at most
 ``shard_size`` literals each; that bounds peak RSS during construction at a
 small cost in scan speed (one pass per shard).
@@ -169,15 +172,22 @@ class Trigger:
     Triggers with different ``group`` numbers are compiled into separate
     Hyperscan databases: some patterns (long bounded repeats) scan much faster
     alone than combined, and a second pass is cheaper than the slowdown.
+    ``fallback`` is an equivalent pattern tuned for :mod:`re` (which is fast
+    only when a pattern starts with a literal).  Caseless patterns must be
+    written in lower case: the :mod:`re` fallback runs them, case-sensitively,
+    over a lower-cased copy of the buffer (literal prefixes stay fast).
     """
 
-    __slots__ = ("name", "pattern", "caseless", "group")
+    __slots__ = ("name", "pattern", "caseless", "group", "fallback")
 
-    def __init__(self, name: str, pattern: bytes, caseless: bool = False, group: int = 0) -> None:
+    def __init__(
+        self, name: str, pattern: bytes, caseless: bool = False, group: int = 0, fallback: bytes | None = None
+    ) -> None:
         self.name = name
         self.pattern = pattern
         self.caseless = caseless
         self.group = group
+        self.fallback = fallback
 
 
 class RegexTriggers:
@@ -208,7 +218,7 @@ class RegexTriggers:
                 )
                 self._dbs.append((db, hs.Scratch(db), ids))
         else:
-            self._res = [re.compile(t.pattern, re.IGNORECASE if t.caseless else 0) for t in self._triggers]
+            self._res = [re.compile(t.fallback or t.pattern) for t in self._triggers]
 
     def scan(self, data: bytes) -> list[tuple[int, int]]:
         """Return ``(trigger_index, end_offset)`` for each trigger match."""
@@ -222,6 +232,8 @@ class RegexTriggers:
 
                 db.scan(data, match_event_handler=on_match, scratch=scratch)
             return out
+        lowered = data.lower() if any(t.caseless for t in self._triggers) else data
         for i, rx in enumerate(self._res):
-            out.extend((i, m.end()) for m in rx.finditer(data))
+            hay = lowered if self._triggers[i].caseless else data
+            out.extend((i, m.end()) for m in rx.finditer(hay))
         return out

@@ -8,8 +8,9 @@ each generation the scanner
 1. runs the literal automaton (needle values + hashed forms) over it,
 2. runs the XOR-difference automaton over ``d[i] = b[i] ^ b[i+1]`` of it
    (single-byte XOR is invisible in that domain, see below),
-3. runs cheap *trigger* regexes (two Hyperscan passes: starts of 16+ char
-   base64-alphabet runs and ``word+word``; compression magic, ``%XX``, JSON
+3. runs cheap *trigger* regexes (two Hyperscan passes: starts of base64-
+   alphabet runs of 16 chars -- fewer if the shortest needle's base64 is
+   shorter -- and ``word+word``; compression magic, ``%XX``, JSON
    escapes, HTML references, UTF-16 NUL patterns, BOMs, HTTP/MIME headers),
 4. decodes only the regions those triggers point at (plus raw deflate and
    brotli sniffing at the start of decoded binary payloads and of HTTP
@@ -149,7 +150,7 @@ class ScanStats:
 _N_TRIGGERS = 16
 
 
-def _triggers() -> list[Trigger]:
+def _triggers(b64_min: int = 16) -> list[Trigger]:
     """The trigger regexes, in T_* order.  The run start uses a leading
     "not-in-alphabet or buffer start" so a run fires once, not per byte; hex
     and base32 runs are found inside base64-alphabet runs (subsets)."""
@@ -159,18 +160,38 @@ def _triggers() -> list[Trigger]:
         Trigger("chunked", rb"\r\n\r\n[0-9A-Fa-f]{1,8}(?:;[^\r\n]{0,128})?\r\n"),
         Trigger("ce-deflate", rb"content-encoding:[ \t]*deflate", caseless=True),
         Trigger("ce-br", rb"content-encoding:[ \t]*br", caseless=True),
-        Trigger("base64", rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{16}", group=1),
+        Trigger(
+            "base64",
+            rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{%d}" % b64_min,
+            group=1,
+            fallback=rb"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{%d}" % b64_min,
+        ),
         # first %XX / '+' of a query component or form value
-        Trigger("pct", rb"(?:^|[^A-Za-z0-9%+._~*\-])[A-Za-z0-9+._~*\-]*%[0-9A-Fa-f]{2}"),
+        Trigger(
+            "pct", rb"(?:^|[^A-Za-z0-9%+._~*\-])[A-Za-z0-9+._~*\-]*%[0-9A-Fa-f]{2}", fallback=rb"%[0-9A-Fa-f]{2}"
+        ),
         # word+word after a delimiter ('/' and '+' excluded, so a base64
         # blob fires once); the buffer start is checked in Python
-        Trigger("plus", rb"[^A-Za-z0-9._~*%+/\-][A-Za-z0-9._~*%\-]+\+[A-Za-z0-9%]", group=1),
+        Trigger(
+            "plus",
+            rb"[^A-Za-z0-9._~*%+/\-][A-Za-z0-9._~*%\-]+\+[A-Za-z0-9%]",
+            group=1,
+            fallback=rb"\+[A-Za-z0-9%]",
+        ),
         # first escape inside a quoted string
         Trigger("json", rb'"[^"\\\x00-\x1f]*\\(?:u[0-9A-Fa-f]{4}|["\\/bfnrt])'),
         Trigger("html", rb"&#?[0-9A-Za-z]{2,8};"),
         # a run of 4 (Latin-1 char, NUL) pairs not preceded by such a pair
-        Trigger("utf16le", rb"(?:^[\x00-\xff]?|\x00[\x00-\xff]|[\x00-\xff][\x01-\xff])(?:[\x01-\xff]\x00){4}"),
-        Trigger("utf16be", rb"(?:^[\x00-\xff]?|[\x01-\xff][\x00-\xff]|[\x00-\xff]\x00)(?:\x00[\x01-\xff]){4}"),
+        Trigger(
+            "utf16le",
+            rb"(?:^[\x00-\xff]?|\x00[\x00-\xff]|[\x00-\xff][\x01-\xff])(?:[\x01-\xff]\x00){4}",
+            fallback=rb"\x00[\x01-\xff]\x00[\x01-\xff]\x00[\x01-\xff]\x00",
+        ),
+        Trigger(
+            "utf16be",
+            rb"(?:^[\x00-\xff]?|[\x01-\xff][\x00-\xff]|[\x00-\xff]\x00)(?:\x00[\x01-\xff]){4}",
+            fallback=rb"\x00[\x01-\xff]\x00[\x01-\xff]\x00[\x01-\xff]\x00[\x01-\xff]",
+        ),
         Trigger("bom-le", rb"\xff\xfe"),
         Trigger("bom-be", rb"\xfe\xff"),
         Trigger("mime-b64", rb"content-transfer-encoding:[ \t]*base64", caseless=True),
@@ -179,9 +200,9 @@ def _triggers() -> list[Trigger]:
 
 
 @lru_cache(maxsize=4)
-def _trigger_db(backend: str) -> RegexTriggers:
-    """Compile the (needle-independent) trigger database once per process."""
-    return RegexTriggers(_triggers(), backend=backend)
+def _trigger_db(backend: str, b64_min: int) -> RegexTriggers:
+    """Compile the trigger database once per process (and run length)."""
+    return RegexTriggers(_triggers(b64_min), backend=backend)
 
 
 def _class_map(alphabet: bytes) -> bytes:
@@ -194,31 +215,44 @@ _HEX_MAP = _class_map(_HEXDIGITS)
 _URL_MAP = _class_map(_URL_CHARS)
 _B32U_MAP = _class_map(_B32_UPPER)
 _B32L_MAP = _class_map(_B32_LOWER)
-_X16 = b"x" * 16
 
 
 def _b64_run(big: bytes, s: int, hi: int) -> bytes:
-    """The base64-alphabet run starting at ``s`` (trigger guarantees >= 16
-    chars) plus up to two ``=``; class-mapped windows instead of a regex, which
-    would step through a long blob byte by byte."""
-    w = 512
+    """The base64-alphabet run starting at ``s`` (the trigger guarantees its
+    minimum length) plus up to two ``=``; class-mapped windows instead of a
+    regex, which would step through a long blob byte by byte."""
+    w = 64
     while True:
         z0 = min(hi, s + w)
         k = big[s:z0].translate(_B64_MAP).find(b".")
         if k >= 0 or z0 == hi:
             z = z0 if k < 0 else s + k
             break
-        w *= 4
+        w *= 8
     pad = 0
     while pad < 2 and z + pad < hi and big[z + pad] == 0x3D:
         pad += 1
     return big[s : z + pad]
 
 
-def _subruns(mapped: bytes) -> Iterator[tuple[int, int]]:
-    """Maximal runs of >= 16 ``x`` in a class-mapped string (C-speed finds)."""
+def _same_run(big: bytes, s: int, hi: int, run: bytes) -> bool:
+    """Would :func:`_b64_run` at ``s`` return exactly ``run``?"""
+    if not big.startswith(run, s):
+        return False
+    e = s + len(run)
+    if e >= hi:
+        return True
+    nxt = big[e]
+    if run[-1] == 0x3D:  # padded: only another '=' could extend it
+        return run.endswith(b"==") or nxt != 0x3D
+    return _B64_MAP[nxt] == 0x2E and nxt != 0x3D
+
+
+def _subruns(mapped: bytes, xs: bytes) -> Iterator[tuple[int, int]]:
+    """Maximal runs of at least ``len(xs)`` ``x`` in a class-mapped string
+    (``xs`` is that many ``x``; C-speed finds)."""
     pos = 0
-    while (a := mapped.find(_X16, pos)) >= 0:
+    while (a := mapped.find(xs, pos)) >= 0:
         z = mapped.find(b".", a)
         z = len(mapped) if z < 0 else z
         yield a, z
@@ -458,7 +492,14 @@ class Scanner:
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
-        self._trig = _trigger_db(self.backend)
+        # Shortest runs worth decoding: the encoded length of the shortest
+        # needle value (a 10-digit phone number is 14 base64 characters),
+        # clamped to [8, 16] (16 is enough for anything longer).
+        minval = min((len(p) for p, fold in zip(self._lit_pats, lit_fold) if not fold), default=12)
+        self._b64_min = max(8, min(16, -(-4 * minval // 3)))
+        self._x_hex = b"x" * max(8, min(16, 2 * minval))
+        self._x_b32 = b"x" * max(8, min(16, -(-8 * minval // 5)))
+        self._trig = _trigger_db(self.backend, self._b64_min)
         self._maxlen = maxlen
         self._minlen = min((len(p) for p in self._lit_pats), default=1)
         self._html_window = 12 * maxlen + 64
@@ -720,8 +761,9 @@ class _Decoding:
     # runs of an encoding alphabet ---------------------------------------
 
     def runs(self, ends: list[int]) -> None:
-        """Maximal runs of >= 16 base64-alphabet chars, plus the hex and base32
-        runs inside them (both alphabets are subsets, so one trigger finds all).
+        """Maximal base64-alphabet runs (>= 16 chars, or the base64 length of
+        the shortest needle if less), plus the hex and base32 runs inside them
+        (both alphabets are subsets, so one trigger finds all).
 
         base64 is decoded at all 4 alignments (a payload may be glued to other
         alphabet chars), hex at 2 and base32 at 8, each run into one child
@@ -734,11 +776,16 @@ class _Decoding:
         blobs).  Identical short runs under one chain are decoded once.
         """
         gen, big = self.gen, self.big
+        b64_min, x_hex, x_b32 = self.sc._b64_min, self.sc._x_hex, self.sc._x_b32
         single = len(gen.pieces) == 1
         fe = gen.end(0)
-        seen: set[tuple[tuple[str, ...], bytes]] = set()
+        # An identical token under the same chain decodes to identical
+        # children whose hits are deduplicated per (ref, chain) anyway, so
+        # repeated headers, cookies and tokens are decoded once.  Keyed by the
+        # 16 chars the trigger guarantees, confirmed with a C-speed compare.
+        seen: dict[tuple[tuple[str, ...], bytes], list[bytes]] = {}
         for end in ends:
-            s = end - 16
+            s = end - b64_min
             if single:
                 i = 0
             else:
@@ -746,16 +793,19 @@ class _Decoding:
                 if i < 0:
                     continue
                 fe = gen.end(i)
-            run = _b64_run(big, s, fe)
-            long = len(run) > _LONG_RUN
-            if not long:
-                # An identical token under the same chain decodes to identical
-                # children whose hits are deduplicated per (ref, chain) anyway:
-                # repeated headers, cookies and tokens are decoded once.
-                key = (gen.chain(i), run)
-                if key in seen:
+            key = (() if single else gen.chain(i), big[s:end])
+            known = seen.get(key)
+            if known is not None:
+                for r in known:
+                    if _same_run(big, s, fe, r):
+                        break
+                else:
+                    known = None
+                if known is not None:
                     continue
-                seen.add(key)
+            run = _b64_run(big, s, fe)
+            if len(run) <= _LONG_RUN:
+                seen.setdefault(key, []).append(run)
             core = run.rstrip(b"=") if run[-1] == 0x3D else run
             n = len(core)
             hexmap = core.translate(_HEX_MAP)
@@ -763,13 +813,13 @@ class _Decoding:
                 self.hex(core, i, s)
                 continue
             lower, upper = core.islower(), core.isupper()
-            if _X16 in hexmap:
-                for a, z in _subruns(hexmap):
+            if x_hex in hexmap:
+                for a, z in _subruns(hexmap, x_hex):
                     self.hex(core[a:z], i, s + a)
             whole32 = False
             for table, wanted in ((_B32U_MAP, not lower), (_B32L_MAP, not upper)):
-                if wanted and _X16 in (mapped := core.translate(table)):
-                    for a, z in _subruns(mapped):
+                if wanted and x_b32 in (mapped := core.translate(table)):
+                    for a, z in _subruns(mapped, x_b32):
                         whole32 = whole32 or z - a == n
                         while z < fe - s and z - a < n + 6 and big[s + z] == 0x3D:  # '=' padding
                             z += 1
@@ -807,8 +857,9 @@ class _Decoding:
         characters around a trigger is split at raw ``?&=;`` and each encoded
         component (a form value) becomes its own child, so a value is decoded
         from its first byte (a raw deflate/brotli value can be sniffed).  A
-        component with only ``+`` is decoded when ``+`` is frequent enough to
-        be spaces (>= 1 per 24 chars); base64 text has ~1 per 64."""
+        component with only ``+`` is decoded when interior ``+`` are frequent
+        enough to be spaces (>= 1 per 24 chars; base64 text has ~1 per 64, and
+        a leading ``+`` is a phone number's)."""
         gen, big, minlen = self.gen, self.big, self.sc._minlen
         cur = -1
         if gen.depth == 0 and (m0 := _PLUS_AT_START.match(big)):
@@ -823,18 +874,25 @@ class _Decoding:
             cur = z
             if z - a < minlen:
                 continue  # too short to hold an encoded needle
-            if not _has_pct(big, a, z) and big.count(b"+", a, z) * 24 < z - a:
-                continue  # e.g. a base64 blob: no escapes, '+' too rare for spaces
             for m in _URL_COMPONENT.finditer(big, a, z):
-                part = m.group()
-                if len(part) < minlen:
+                ms, me = m.span()
+                if me - ms < minlen:
                     continue
-                percent = _has_pct(part, 0, len(part))
-                if not percent and part.count(b"+") * 24 < len(part):
-                    continue
+                percent = _has_pct(big, ms, me)
+                if not percent:
+                    # '+'-only: interior '+' dense enough to be spaces (counted
+                    # in place: a component can be a whole base64 blob)
+                    lo, hi = ms, me
+                    while lo < hi and big[lo] == 0x2B:
+                        lo += 1
+                    while hi > lo and big[hi - 1] == 0x2B:
+                        hi -= 1
+                    if not 0 < big.count(b"+", lo, hi) * 24 >= me - ms:
+                        continue
+                part = big[ms:me]
                 out = dec.url_decode(part)
                 if out != part:  # '+'-only parts are text; binary needs %XX
-                    self.emit(out, ("urlencode",), i, m.start(), m.end(), _SNIFF_ALL if percent else 0)
+                    self.emit(out, ("urlencode",), i, ms, me, _SNIFF_ALL if percent else 0)
 
     def json(self, ends: list[int]) -> None:
         """JSON string escapes: decode the enclosing string literal (bounded by

@@ -90,6 +90,13 @@ class AdbServer:
                 pids.append(conn.pid)
         return pids
 
+    def disconnect(self, serial: str) -> None:
+        """Forget a TCP device so the server stops reconnecting to it."""
+        try:
+            self.client().disconnect(serial)
+        except (adbutils.AdbError, OSError):
+            pass
+
     def adb_argv(self, *args: str) -> list[str]:
         """An argv for the adb CLI against this server, for people and tests."""
         return [self._binary(), "-P", str(self.port), *args]

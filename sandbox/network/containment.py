@@ -22,8 +22,11 @@ cleanup hook for ``sandbox.containers.cleanup``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,3 +164,26 @@ def remove_rules(analysis_id: str | None) -> list[str]:
                 if matches(rule, analysis_id) and ipt.delete(chain, rule.spec):
                     removed.append(FirewallRule(family, chain, rule.spec).describe())
     return removed
+
+
+def ensure_pool_unreachable(pool: str) -> bool:
+    """Make the device subnet pool unreachable off-host.
+
+    Each analysis bridge adds a more specific route for its own subnet, so
+    devices stay reachable from the host.  Without this, packets the host
+    sends to a pool address whose bridge is gone (an adb server reconnecting
+    to a removed device, say) follow the default route off the machine.
+    Returns True when the route was added now.
+    """
+    ip = shutil.which("ip")
+    if ip is None:
+        raise EnvironmentProblem("the ip command (iproute2) is not installed", fix="apt-get install -y iproute2")
+    net = str(ipaddress.ip_network(pool))
+    shown = subprocess.run([ip, "route", "show", "type", "unreachable", net], capture_output=True, text=True)
+    if net in shown.stdout:
+        return False
+    added = subprocess.run([ip, "route", "add", "unreachable", net], capture_output=True, text=True)
+    if added.returncode != 0 and "File exists" not in added.stderr:
+        raise EnvironmentProblem(f"cannot add an unreachable route for {net}: {added.stderr.strip()}",
+                                 fix="run Honeyphone as root (it manages host routes and firewall rules)")
+    return added.returncode == 0

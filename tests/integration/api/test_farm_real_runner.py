@@ -91,8 +91,8 @@ class RealFarm:
                 pack_bundle(EXAMPLES / firmware, out)
             with archive.open("rb") as f:
                 self._firmware[firmware] = client.upload_firmware(f, archive.name)[0]
-        aid = client.submit(self._firmware[firmware], Scenario(hours=hours, seed=seed, contacts=CANARIES, sms=CANARIES, calls=CANARIES),
-                            labels={"test.firmware": firmware}).id
+        scenario = Scenario(hours=hours, seed=seed, contacts=CANARIES, sms=CANARIES, calls=CANARIES)
+        aid = client.submit(self._firmware[firmware], scenario, labels={"test.firmware": firmware}).id
         self.analyses.append(aid)
         return aid
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from sandbox.core.analysis import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
+from sandbox.core.analysis import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
 from sandbox.core.pipeline import run_analysis
 from sandbox.device.twin import new_analysis_id
 from sandbox.settings import Settings
@@ -23,7 +23,9 @@ from sandbox.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-def _run(settings: Settings, client: docker.DockerClient, bundle: Path, tmp: Path) -> tuple[object, list[ProgressEvent]]:
+def _run(
+    settings: Settings, client: docker.DockerClient, bundle: Path, tmp: Path
+) -> tuple[AnalysisOutcome, list[ProgressEvent]]:
     events: list[ProgressEvent] = []
     aid = new_analysis_id()
     outcome = run_analysis(settings, AnalysisRequest(aid, bundle, Scenario(hours=1)), events.append, CancelToken(),
@@ -38,8 +40,8 @@ def test_rejected_bundle_is_not_retryable(hp_settings: Settings, docker_engine: 
     bundle = tmp_path / "bundle"
     (bundle / "files").mkdir(parents=True)  # no firmware.toml
     outcome, events = _run(hp_settings, docker_engine, bundle, tmp_path)
-    assert outcome.error and "firmware.toml" in outcome.error and outcome.verdict is None  # type: ignore[attr-defined]
-    assert outcome.retryable is False  # type: ignore[attr-defined]
+    assert outcome.error and "firmware.toml" in outcome.error and outcome.verdict is None
+    assert outcome.retryable is False
     assert events[-1].stage == Stage.FAILED
 
 
@@ -53,5 +55,5 @@ def test_profile_this_worker_cannot_run_is_retryable(hp_settings: Settings, dock
         '[firmware]\nname = "fota"\nversion = "1"\nprofile = "android"\n\n[[apps]]\npath = "apps/Fota.apk"\n'
     )
     outcome, _ = _run(hp_settings, docker_engine, bundle, tmp_path)
-    assert outcome.error and "android" in outcome.error  # type: ignore[attr-defined]
-    assert outcome.retryable is True  # type: ignore[attr-defined]
+    assert outcome.error and "android" in outcome.error
+    assert outcome.retryable is True

@@ -263,9 +263,46 @@ def floats(ftype: int) -> st.SearchStrategy[float]:
     )
 
 
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def json_texts() -> st.SearchStrategy[str]:
+    """For fields that carry JSON: documents of every type, deep nesting, huge numbers, broken text."""
+    return st.one_of(
+        _json.map(json.dumps),
+        st.dictionaries(st.text(max_size=6), _json, max_size=4).map(json.dumps),
+        st.tuples(
+            st.sampled_from(["[", "{\"a\":", "[{\"a\":"]),
+            st.sampled_from([999, 1000, 1001, 5000, 100_000]) | st.integers(500, 200_000),
+        ).map(lambda t: t[0] * t[1]),  # past the JSON parser's recursion limit
+        st.integers(500, 100_000).map(lambda n: '{"a": ' + "1" * n + "}"),
+        st.sampled_from(['{"a": NaN}', '{"a": Infinity}', '{"a": 1e999}', "{", '{"a"}', "\ufeff{}", '{"\ud800": 1}']),
+    )
+
+
+def page_tokens() -> st.SearchStrategy[str]:
+    """Tokens in the server's own format (base64url of ``p1.<seq>``) with any ``seq``, and near misses."""
+    import base64
+
+    def encode(raw: str) -> str:
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    seqs = st.integers(-(2**70), 2**70).map(str) | st.sampled_from(["", "x", "1.5", "٣", "²", "1" * 5000, " 1"])
+    return st.tuples(st.sampled_from(["p1", "p2", "", "p1.p1"]), seqs).map(lambda t: encode(f"{t[0]}.{t[1]}"))
+
+
 def scalar(f: FieldDescriptor, corpus: Corpus) -> st.SearchStrategy[Any]:
     t = f.type
     if t == FieldDescriptor.TYPE_STRING:
+        # Field names hint at formats the server parses further; give those their own generators too.
+        if f.name.endswith("json"):
+            return json_texts() | strings(corpus)
+        if f.name.endswith("token"):
+            return page_tokens() | strings(corpus)
         return strings(corpus)
     if t == FieldDescriptor.TYPE_BYTES:
         return byte_values()

@@ -8,6 +8,7 @@ request streams than the server admits at once are refused, not queued.
 
 from __future__ import annotations
 
+import io
 import statistics
 import threading
 import time
@@ -155,7 +156,7 @@ def test_a_trickling_upload_does_not_hold_up_other_clients(api: Api) -> None:
     assert result and result[0].size == 1500
     assert len(latencies) >= 10
     # Never waiting for the trickle (~3 s); the slack is for a loaded two-core CI machine.
-    assert statistics.median(latencies) < 0.25 and max(latencies) < 2.0, latencies
+    assert statistics.median(latencies) < 0.5 and max(latencies) < 2.5, latencies
 
 
 @pytest.mark.parametrize("first", [[], list(firmware([b"\x05" * 1000]))], ids=["before-first-chunk", "after-a-chunk"])
@@ -196,3 +197,35 @@ def test_too_many_uploads_at_once_are_refused_and_others_still_served(api: Api) 
     finally:
         release.set()
     assert api.sandbox.UploadFirmware(firmware([b"admitted again"])).size == 14
+
+
+def test_a_worker_retries_an_upload_the_server_was_too_busy_for(api: Api) -> None:
+    from sandbox.api.fleet_client import FleetClient, is_retryable, retry
+
+    api.submit()
+    lease = api.lease_one(api.register())
+    fleet = FleetClient(api.channel)
+    release = threading.Event()
+    sent = [threading.Event() for _ in range(LIMITS.max_concurrent_uploads)]
+    calls = [api.sandbox.UploadFirmware.future(stalled(list(firmware([b"\x07"])), release, s)) for s in sent]
+    try:
+        for s in sent:
+            assert s.wait(10)
+        time.sleep(0.2)
+        with pytest.raises(grpc.RpcError) as busy:
+            fleet.upload_artifact(lease.lease_id, "flows.json", io.BytesIO(b"{}"))
+        assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and is_retryable(busy.value)
+        # retried until the stalled uploads are cut off (1 s) and a slot is free
+        retry(lambda: fleet.upload_artifact(lease.lease_id, "flows.json", io.BytesIO(b"{}")), give_up_after=20)
+    finally:
+        release.set()
+        for c in calls:
+            with pytest.raises(grpc.RpcError):
+                c.result()
+    too_big = io.BytesIO(b"\x08" * (LIMITS.max_artifact_bytes + 1))
+    with pytest.raises(grpc.RpcError) as info:
+        fleet.upload_artifact(lease.lease_id, "big.bin", too_big)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and not is_retryable(info.value)
+    assert api.finish(lease.lease_id).accepted
+    names = [a.name for a in api.sandbox.GetAnalysis(pb.GetAnalysisRequest(id=lease.analysis_id)).artifacts]
+    assert names == ["flows.json"]

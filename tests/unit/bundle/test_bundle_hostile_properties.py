@@ -240,6 +240,44 @@ def test_deeply_nested_toml_only_raises_bundle_error(shape: str, depth: int) -> 
         raise AssertionError("unknown keys or a non-string name must not validate")
 
 
+key_parts = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True),
+    st.text(st.characters(codec="utf-8", exclude_characters='"\\\n\r\x7f', exclude_categories=["Cc"]), max_size=8).map(
+        lambda t: f'"{t}"'
+    ),
+    st.text(st.characters(codec="utf-8", exclude_characters="'\n\r\x7f", exclude_categories=["Cc"]), max_size=8).map(
+        lambda t: f"'{t}'"
+    ),
+)
+
+
+@examples(150)
+@given(
+    parts=st.lists(key_parts, min_size=1, max_size=40),
+    blanks=st.sampled_from(["", " ", "\t "]),
+    where=st.sampled_from(["key", "header", "array-of-tables", "inline"]),
+)
+def test_dotted_keys_are_refused_past_sixteen_parts_before_parsing(parts: list[str], blanks: str, where: str) -> None:
+    key = f"{blanks}.{blanks}".join(parts)
+    line = {"key": f"{key} = 1", "header": f"[{key}]", "array-of-tables": f"[[{key}]]", "inline": f"x = {{ {key} = 1 }}"}
+    try:
+        validate_manifest(MANIFEST + line[where].encode() + b"\n", limits=LIMITS)
+    except BundleError as exc:
+        dotted = "a dotted key has more than 16 parts" in str(exc)
+        assert dotted == (len(parts) > 16), str(exc)
+    else:
+        raise AssertionError("no extra key is allowed in a manifest")
+
+
+def test_a_manifest_sized_dotted_key_is_refused_at_once() -> None:
+    # tomllib needs O(parts^2): ~11 s for the 32,000 parts that fit in the default 64 KiB.
+    text = b"x" + b".a" * 32_000 + b" = 1\n"
+    started = time.monotonic()
+    with pytest.raises(BundleError, match="a dotted key has more than 16 parts"):
+        validate_manifest(text)
+    assert time.monotonic() - started < 0.5
+
+
 # -- huge manifests ------------------------------------------------------------------------
 
 
@@ -352,7 +390,10 @@ def test_member_names_that_are_not_utf8_are_refused_or_decoded_safely(
             source.write_bytes(raw_zip([(b"firmware.toml", MANIFEST, 0), (raw, b"data", flags)]))
         elif fmt == "directory":
             source = write_source(base, "directory", [("firmware.toml", MANIFEST)])
-            target = source / os.fsdecode(raw)
+            target = source / os.fsdecode(raw.lstrip(b"/"))  # never an absolute path: stay inside the source
+            if not os.path.abspath(target).startswith(str(source) + os.sep) or b".." in raw:
+                event("name would leave the source directory")
+                return
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(b"data")

@@ -339,3 +339,15 @@ def test_stats_report_work(scanner: Scanner) -> None:
     st = scanner.last_stats
     assert st.generations == 3 and st.decoded_bytes > 0 and not st.budget_exhausted
     assert st.decoder_calls == {"base64": 1, "gzip": 1}
+
+
+def test_short_needle_base64_run_below_16_chars() -> None:
+    sc = Scanner([Needle("2005557367", "national")])
+    assert [h.chain for h in sc.scan(b'x "' + base64.b64encode(b"2005557367") + b'" y')] == [("base64",)]
+    assert [h.chain for h in sc.scan(b"k=" + base64.b32encode(b"2005557367") + b";")] == [("base32",)]
+
+
+def test_form_value_glued_after_a_blob(scanner: Scanner) -> None:
+    blob = base64.b64encode(os.urandom(3000))
+    data = b"payload=" + blob + b"&v=2q=Zyxw+Quillfeather&next"
+    assert ("name", ("urlencode",)) in chains(scanner, data)

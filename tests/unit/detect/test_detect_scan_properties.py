@@ -26,7 +26,10 @@ canary's current representation verbatim in its output (JSON/HTML escaping
 of text without special characters, a body sent as one chunk, brotli storing
 a short input uncompressed...) is dropped, because the scanner reports a hit
 at the shallowest layer where the canary is visible -- except that a raw
-deflate/brotli stream is only "visible" at the start of its container.  The expected chain
+deflate/brotli stream is only "visible" at the start of its container.  The
+canary's representation after a character-wise layer (XOR, URL, HTML, UTF-16,
+hex) is the encoding of the canary alone; after any other layer it is the
+whole payload; a JSON string includes its quotes (they are how it is found).  The expected chain
 must be among the chains reported for the canary; other canaries must not be
 reported.
 """
@@ -53,7 +56,10 @@ from hypothesis import strategies as st
 
 from sandbox.detect import Hit, Needle, Scanner
 
-PHONES = ["+1540555%04d" % n for n in (123, 4567, 8910, 2468, 1357, 9999, 1000, 3141)]
+PHONES = ["+1540555%04d" % n for n in (123, 4567, 8910, 2468, 1357, 9999, 1000, 3141)] + [
+    "2005557367",  # 10 bytes: base64 is 14 chars + "==", shorter than the usual 16-char run
+    "2005559152",
+]
 BODIES = [
     "Pick up kids at 5pm ZQX001K — ok? “yes” & café/bar",
     "Meet me at the old mill ZQX002K, bring 3 keys <now>",
@@ -84,6 +90,10 @@ def scanner() -> Scanner:
 TEXT_ONLY = {"json-escape", "html-entities", "utf16le", "utf16be"}
 BINARY_OUT = {"gzip", "deflate", "zlib", "brotli", "utf16le", "utf16be", "xor", "chunked"}
 START_SENSITIVE = {"deflate", "brotli"}
+# Character-wise layers: the canary's encoding is a substring whatever surrounds it.
+# (Not json-escape: a JSON string is recognised by its quotes, so they are part
+# of its representation -- an outer layer that changes them must be undone.)
+LOCAL = {"xor", "urlencode", "html-entities", "utf16le", "utf16be", "hex-upper", "hex-lower"}
 LAYERS = [
     "gzip", "deflate", "zlib", "brotli", "base64", "base64url-nopad", "base32", "hex-upper", "hex-lower",
     "urlencode", "json-escape", "html-entities", "utf16le", "utf16be", "xor", "chunked",
@@ -159,6 +169,10 @@ class Layer:
             return _chunked(data, list(self.cuts))
         raise AssertionError(n)
 
+    def apply_local(self, rep: bytes) -> bytes:
+        """The encoding of ``rep`` alone, as it appears inside the encoded payload."""
+        return self.apply(rep)
+
     def reported(self) -> tuple[str, ...]:
         if self.name == "xor":
             return (f"xor-0x{self.param:02x}",)
@@ -200,7 +214,10 @@ def encode(value: bytes, layers: list[Layer], needle: bytes | None = None) -> tu
         visible = payload.startswith(rep) if anchored else rep in payload
         if not visible:  # the layer hid the canary: undoing it is needed
             kept.append(layer.reported())
-            rep = payload
+            # Character-wise encodings map the canary's representation on its
+            # own, whatever surrounds it; the others (alignment, compression,
+            # framing) make the whole payload the representation.
+            rep = layer.apply_local(rep) if layer.name in LOCAL else payload
             anchored = layer.name in START_SENSITIVE
     chain = tuple(e for elems in reversed(kept) for e in elems)
     return payload, chain
@@ -361,7 +378,7 @@ def test_hashes_of_other_values_no_hits(scanner: Scanner, value: str, algo: str,
 
 @NEG
 @given(
-    number=st.integers(0, 9999).filter(lambda n: "+1540555%04d" % n not in PHONES),
+    number=st.integers(0, 9999).filter(lambda n: "+1540555%04d" % n not in PHONES and n not in (7367, 9152)),
     layers=chains(),
     fmt=st.sampled_from(["+1540555%04d", "1540555%04d", "(540) 555-%04d"]),
 )

@@ -229,3 +229,18 @@ def test_archive_paths() -> None:
     assert _safe_relpath("fakenet/dns.jsonl") is not None
     for bad in ("/etc/passwd", "fakenet/../../x", "../x"):
         assert _safe_relpath(bad) is None
+
+
+def test_pool_is_unreachable_off_host() -> None:
+    """Host packets to a pool address with no bridge must not follow the default route."""
+    import subprocess
+
+    from sandbox.network.containment import ensure_pool_unreachable
+    from sandbox.settings import Settings
+
+    pool = Settings().subnet_pool
+    ensure_pool_unreachable(pool)
+    assert ensure_pool_unreachable(pool) is False  # idempotent
+    first = pool.split("/")[0].rsplit(".", 2)[0] + ".255.250"  # inside the pool, no bridge of ours there
+    route = subprocess.run(["ip", "route", "get", first], capture_output=True, text=True)
+    assert route.returncode != 0 or "unreachable" in route.stdout + route.stderr
