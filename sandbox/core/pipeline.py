@@ -49,6 +49,7 @@ from .analysis import (
     Stage,
 )
 from .health import limits_view, sample_container
+from .environment import control_channel_filter
 from .planting import plant
 from .watchdog import Watchdog
 
@@ -141,10 +142,8 @@ def run_analysis(
         del rules
         fakenet = start_fakenet(client, settings, aid, network)
         dog.watch("fakenet", fakenet.container_id)
-        # The host's own adb session with the device is the control channel
-        # (it carries the planting commands), not device traffic: keep it out.
-        control = f"not (host {network.gateway} and tcp port 5555)"
-        capture = Capture(network.bridge, artifacts_dir / "capture.pcap", bpf=control).start()
+        capture = Capture(network.bridge, artifacts_dir / "capture.pcap",
+                          bpf=control_channel_filter(network)).start()
         dog.watch_capture(capture)
         wait_ready(client, fakenet)
         _check_cancel(cancel)
