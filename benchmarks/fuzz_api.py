@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -125,6 +126,7 @@ def main() -> int:
     ap.add_argument("--stream-budget", type=float, default=0.3, help="seconds before a live stream is cancelled")
     ap.add_argument("--in-process", action="store_true", help="run the server in this process")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--keep", action="store_true", help="keep the server's data directory and log")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fuzz-api-"))
@@ -210,7 +212,12 @@ def main() -> int:
         print(f"server log errors/tracebacks: {len(log_errors)}" + "".join(f"\n  {e}" for e in log_errors[:10]))
         print(f"server RSS {rss_before / 2**20:.0f} MiB before, {rss_after / 2**20:.0f} MiB after; "
               f"exit status on SIGTERM {rc}")
-    return 0 if not tally.problems and not crashes and not log_errors and rc == 0 else 1
+    ok = not tally.problems and not crashes and not log_errors and rc == 0
+    if ok and not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"server data and log kept in {tmp}", file=sys.stderr)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ What is real and what is not -- read this before quoting a figure:
   the orchestrator and the fleet protocol under load, not the pipeline.
 
 The run: every analysis is submitted at the start (all N queued at once),
-paced by ``fake.seconds`` so that the queue drains over about 80% of the
-duration; M watcher threads (over several channels) each keep one
-WatchAnalysis stream open for the whole duration, picking an analysis that
-has not finished yet (or, once all have, replaying a finished one) and
-starting over when its stream ends.  A status thread lists every analysis
-each sample period.  Recorded:
+paced by ``fake.seconds`` so that the queue drains over about ``--fill``
+(80%) of the duration; M watcher threads (over several channels) each keep
+one WatchAnalysis stream open, on an analysis that has not finished yet,
+starting over on another when its stream ends.  Once every analysis has
+finished, watchers replay finished ones (a short stream, then a one-second
+pause) until the duration is over, so "M concurrent streams" holds until the
+queue drains; the summary says how many were open while it had not.  The
+main thread lists every analysis each sample period.  Recorded:
 
 * the orchestrator's RSS (psutil) every ``--sample-seconds``, written to
   ``rss.csv`` with threads, file descriptors, CPU and the queue's counts,
@@ -77,7 +79,7 @@ STATES = {
     pb.ANALYSIS_STATE_SUCCEEDED: "succeeded", pb.ANALYSIS_STATE_FAILED: "failed",
     pb.ANALYSIS_STATE_CANCELLED: "cancelled",
 }
-FILL = 0.8  # the queue drains over this share of the duration
+FILL = 0.8  # by default the queue drains over this share of the duration (--fill)
 
 
 def free_port() -> int:
@@ -231,6 +233,7 @@ def main() -> int:
     ap.add_argument("--sample-seconds", type=float, default=5.0)
     ap.add_argument("--grace", type=float, default=None, help="wait this long after --duration (default 10%%, >= 60 s)")
     ap.add_argument("--channels", type=int, default=8, help="client channels the watchers share")
+    ap.add_argument("--fill", type=float, default=FILL, help="share of --duration the queue takes to drain")
     ap.add_argument("--out", type=Path, default=None, help="directory for rss.csv, summary.json and logs")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = ap.parse_args()
@@ -239,7 +242,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     grace = args.grace if args.grace is not None else max(60.0, args.duration * 0.1)
     total_slots = args.workers * args.slots
-    fake_seconds = max(0.2, FILL * args.duration * total_slots / args.analyses)
+    fake_seconds = max(0.2, args.fill * args.duration * total_slots / args.analyses)
     address = f"127.0.0.1:{free_port()}"
     procs = Procs(out)
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
@@ -283,6 +286,7 @@ def main() -> int:
                         "orch_threads": orch.num_threads(), "orch_fds": orch.num_fds(),
                         "orch_cpu_percent": orch.cpu_percent(), "workers_rss_mib": round(workers_rss / 2**20, 2),
                         "open_watch_streams": shared.open_streams, "events_received": shared.events,
+                        "unfinished_seen_by_watchers": len(shared.pending),
                         **{k: counts_now.get(k, 0) for k in STATES.values()},
                     }
                     samples.append(row)
@@ -317,6 +321,7 @@ def main() -> int:
         say(f"  submitted {args.analyses} analyses in {sum(submit_lat):.1f} s")
 
         end = time.time() + args.duration
+        watch_end_s = end - t0
         channels = [open_channel(address) for _ in range(max(1, args.channels))]
         stubs = [sandbox_pb2_grpc.SandboxStub(c) for c in channels]
         threads = [
@@ -385,6 +390,8 @@ def main() -> int:
     points = [(s["elapsed_s"], s["orch_rss_mib"]) for s in samples]
     half = [p for p in points if p[0] >= (points[-1][0] / 2 if points else 0)]
     after_setup = [p for p in points if p[0] >= 10] or points
+    while_pending = [int(s["open_watch_streams"]) for s in samples
+                     if 10 <= s["elapsed_s"] < watch_end_s and s["unfinished_seen_by_watchers"] > 0]
     result = {
         "analyses": args.analyses, "watchers": args.watchers, "duration_s": args.duration,
         "workers": args.workers, "slots_per_worker": args.slots, "runner": f"FAKE ({RUNNER}), {fake_seconds:.1f} s each",
@@ -398,6 +405,10 @@ def main() -> int:
             "latency_ms_max": max(shared.live_latency, default=float("nan")) * 1e3,
             "first_event_ms_p50": pct(shared.first_event, 50) * 1e3, "first_event_ms_p99": pct(shared.first_event, 99) * 1e3,
             "errors": shared.errors, "threads_stuck": stuck,
+            "open_streams_while_queue_not_drained": {
+                "samples": len(while_pending), "min": min(while_pending, default=None),
+                "median": statistics.median(while_pending) if while_pending else None,
+            },
         },
         "submit_ms": {"p50": pct(submit_lat, 50) * 1e3, "p99": pct(submit_lat, 99) * 1e3},
         "orchestrator_rss_mib": {
@@ -418,7 +429,9 @@ def main() -> int:
               + (f"; queue drained at {done_at:.0f} s" if done_at else "") + f" ({result['runner']})")
         if not_ok:
             print("  not succeeded:", result["not_succeeded"])
-        print(f"watch: {w['streams_opened']} streams, {w['events_received']} events ({w['live_events']} live); "
+        o = w["open_streams_while_queue_not_drained"]
+        print(f"watch: {o['median']} streams open (median; min {o['min']}) while the queue was not drained; "
+              f"{w['streams_opened']} streams, {w['events_received']} events ({w['live_events']} live); "
               f"live latency p50 {w['latency_ms_p50']:.1f} ms, p99 {w['latency_ms_p99']:.1f} ms, max {w['latency_ms_max']:.0f} ms; "
               f"first event p50 {w['first_event_ms_p50']:.1f} ms, p99 {w['first_event_ms_p99']:.1f} ms; errors {w['errors'] or 'none'}")
         print(f"submit: p50 {result['submit_ms']['p50']:.1f} ms, p99 {result['submit_ms']['p99']:.1f} ms")

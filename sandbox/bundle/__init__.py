@@ -49,7 +49,8 @@ whose text is ``"<offending path>: <problem>"``; nothing is left in
   an archive file larger than any bundle within the limits could be is
   refused before it is read.  Tar metadata (pax/long-name headers) is capped
   at 1 MiB between members.
-* **Manifest.**  Unknown keys are errors at every level.  ``firmware.name``
+* **Manifest.**  Unknown keys are errors at every level; a dotted key of more
+  than 16 parts is refused before parsing (``tomllib`` is quadratic in them).  ``firmware.name``
   and service names match ``[A-Za-z0-9][A-Za-z0-9._-]{0,63}``; versions
   ``[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}``.  ``exec[0]`` and ``cwd`` are absolute
   device paths without ``..``; ``env`` keys are shell variable names.  The

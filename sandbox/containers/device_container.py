@@ -76,6 +76,10 @@ def start_twin(
             hostname=f"twin-{analysis_id[:8]}",
             labels=analysis_labels(settings, analysis_id, "device"),
             environment=env,
+            # Docker's embedded resolver (127.0.0.11) forwards to these servers:
+            # name it the fakenet so no query can reach the host's resolver
+            # (CVE-2024-29018 class of leaks on older engines).
+            dns=[env["HONEYPHONE_DNS"]] if env.get("HONEYPHONE_DNS") else None,
             cap_drop=["ALL"],
             cap_add=TWIN_CAPS,
             security_opt=["no-new-privileges"],
