@@ -16,7 +16,7 @@ import docker.errors
 from ..errors import DeviceError
 from ..settings import Settings
 from .labels import analysis_labels
-from .network import DeviceNetwork
+from .network import DeviceNetwork, start_at_address
 
 ADB_PORT = 5555
 
@@ -99,12 +99,8 @@ def start_twin(
         ) from exc
     # Pin the address: connect with an explicit IP instead of Docker's choice.
     try:
-        net = client.networks.get(network.id)
-        net.disconnect(container)
-        net.connect(container, ipv4_address=ip)
-        container.start()
+        start_at_address(client, container, network, ip)
     except docker.errors.APIError as exc:
-        container.remove(force=True)
         raise DeviceError(f"cannot start twin container {name}: {exc}") from exc
     return DeviceContainer(analysis_id, str(container.id), name, ip, network)
 

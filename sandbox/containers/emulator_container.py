@@ -22,7 +22,7 @@ from ..errors import DeviceError, EnvironmentProblem
 from ..settings import Settings
 from .device_container import DeviceContainer
 from .labels import analysis_labels
-from .network import DeviceNetwork
+from .network import DeviceNetwork, start_at_address
 
 KVM = "/dev/kvm"
 # What launch.sh needs as root in the container: its own files (AVD, logs) and
@@ -88,12 +88,8 @@ def start_emulator(
         raise DeviceError(f"image {tag} not found",
                           fix=f"build it with `honeyphone images build android --api {settings.android_api}`") from exc
     try:
-        net = client.networks.get(network.id)
-        net.disconnect(container)
-        net.connect(container, ipv4_address=ip)
-        container.start()
+        start_at_address(client, container, network, ip)
     except docker.errors.APIError as exc:
-        container.remove(force=True)
         raise DeviceError(f"cannot start emulator container {kwargs['name']}: {exc}") from exc
     return DeviceContainer(analysis_id, str(container.id), str(kwargs["name"]), ip, network)
 

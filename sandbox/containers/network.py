@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import docker
 import docker.errors
+from docker.models.containers import Container
 from docker.types import IPAMConfig, IPAMPool
 
 from ..errors import DeviceError
@@ -72,3 +73,22 @@ def create_device_network(client: docker.DockerClient, settings: Settings, analy
         f"no free /{settings.subnet_prefix} subnet left in {settings.subnet_pool} ({last_error})",
         fix="run `honeyphone device down --all` to remove leftovers, or widen HONEYPHONE_SUBNET_POOL",
     )
+
+
+def start_at_address(client: docker.DockerClient, container: Container, network: DeviceNetwork, ip: str) -> None:
+    """Pin a created container to ``ip`` on ``network`` and start it.
+
+    Docker picks addresses itself at create time; the device and fakenet need
+    fixed ones (the gateway, the DNS server, the adb serial), so the endpoint
+    is re-made with an explicit address before the first start.  On failure
+    the container is removed and the engine's error propagates.
+    """
+    try:
+        net = client.networks.get(network.id)
+        net.disconnect(container)
+        net.connect(container, ipv4_address=ip)
+        container.start()
+        container.reload()
+    except docker.errors.APIError:
+        container.remove(force=True)
+        raise

@@ -71,7 +71,7 @@ class Device:
         while time.monotonic() < deadline:
             try:
                 last = client.connect(serial, timeout=5)
-            except (adbutils.AdbError, OSError) as exc:
+            except (adbutils.AdbError, OSError, EOFError) as exc:
                 last = str(exc)
             for info in client.list():
                 if info.serial == serial and info.state == "device":
@@ -96,7 +96,7 @@ class Device:
         cmd = command if isinstance(command, str) else shlex.join(command)
         try:
             ret = self._dev.shell2(cmd, timeout=timeout or self._settings.command_timeout_s, encoding=None, v2=True)
-        except (adbutils.AdbError, OSError) as exc:
+        except (adbutils.AdbError, OSError, EOFError) as exc:
             raise DeviceError(f"adb shell on {self.serial} failed: {exc}: {cmd}") from exc
         return ShellResult(cmd, ret.returncode, ret.stdout, ret.stderr)
 
@@ -114,31 +114,31 @@ class Device:
                 conn.send_command(name)
                 conn.check_okay()
                 return str(conn.read_until_close())
-        except (adbutils.AdbError, OSError) as exc:
+        except (adbutils.AdbError, OSError, EOFError) as exc:
             raise DeviceError(f"adb service {name} on {self.serial} failed: {exc}") from exc
 
     def push(self, local: Path, remote: str, mode: int = 0o644) -> None:
         try:
             self._dev.sync.push(str(local), remote, mode=mode)
-        except (adbutils.AdbError, OSError) as exc:
+        except (adbutils.AdbError, OSError, EOFError) as exc:
             raise DeviceError(f"adb push {local} -> {self.serial}:{remote} failed: {exc}") from exc
 
     def push_bytes(self, data: bytes, remote: str, mode: int = 0o644) -> None:
         try:
             self._dev.sync.push(data, remote, mode=mode)
-        except (adbutils.AdbError, OSError) as exc:
+        except (adbutils.AdbError, OSError, EOFError) as exc:
             raise DeviceError(f"adb push -> {self.serial}:{remote} failed: {exc}") from exc
 
     def pull(self, remote: str, local: Path) -> None:
         try:
             self._dev.sync.pull(remote, str(local))
-        except (adbutils.AdbError, OSError) as exc:
+        except (adbutils.AdbError, OSError, EOFError) as exc:
             raise DeviceError(f"adb pull {self.serial}:{remote} failed: {exc}") from exc
 
     def pull_bytes(self, remote: str) -> bytes:
         try:
             return bytes(self._dev.sync.read_bytes(remote))
-        except (adbutils.AdbError, OSError) as exc:
+        except (adbutils.AdbError, OSError, EOFError) as exc:
             raise DeviceError(f"adb pull {self.serial}:{remote} failed: {exc}") from exc
 
     def getprop(self, name: str) -> str:

@@ -23,7 +23,7 @@ import docker.errors
 
 from ..containers.device_container import container_logs
 from ..containers.labels import analysis_labels
-from ..containers.network import DeviceNetwork
+from ..containers.network import DeviceNetwork, start_at_address
 from ..errors import DeviceError, ImageError
 from ..settings import Settings
 from .archive import extract_dir, read_file
@@ -122,13 +122,8 @@ def start_fakenet(
             fix="build it with `honeyphone images build fakenet`",
         ) from exc
     try:
-        net = client.networks.get(network.id)
-        net.disconnect(container)
-        net.connect(container, ipv4_address=ip)
-        container.start()
-        container.reload()
+        start_at_address(client, container, network, ip)
     except docker.errors.APIError as exc:
-        container.remove(force=True)
         raise FakenetError(f"cannot start fakenet container {name}: {exc}") from exc
     attached = set((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
     if attached != {network.name}:
