@@ -278,7 +278,9 @@ def test_network_flood_is_capped_and_stays_on_the_bridge(hp: Settings, docker_en
     assert found.get("capture_limit") and found.get("network_flood"), found
     cap = report["health"]["capture"]
     assert cap["stopped_at_limit"] and 8 * MIB < cap["bytes"] < 96 * MIB, cap
-    assert assert_valid_pcap_if_any(r.out / "capture.pcap") > 1000
+    # packet counts depend on segment sizes (GRO on the bridge can make 64 KiB
+    # frames), so the 8 MiB cap holds anywhere from ~130 to tens of thousands
+    assert assert_valid_pcap_if_any(r.out / "capture.pcap") > 100
     assert report["health"]["fakenet"]["state"]["status"] == "running"  # the fakenet took it
     assert report["health"]["device"]["state"]["status"] == "running"
     # the flood is between the device and the fakenet (answering for the documentation
@@ -288,7 +290,7 @@ def test_network_flood_is_capped_and_stays_on_the_bridge(hp: Settings, docker_en
     flood = [p for p in packets if p[2].startswith(DOC_NETS) or p[3].startswith(DOC_NETS)]
     device_mac = {p[0] for p in flood if p[2] == net["device_ip"]}
     host_macs = {p[0] for p in packets if p[2] == net["gateway"]}
-    assert len(flood) > 1000 and len(device_mac) == 1, device_mac
+    assert len(flood) > 100 and len(device_mac) == 1, device_mac
     assert len({p[0] for p in flood} | {p[1] for p in flood}) == 2  # the device's and the fakenet's
     assert not host_macs & ({p[0] for p in flood} | {p[1] for p in flood})
     assert all(net["device_ip"] in (p[2], p[3]) for p in flood)
