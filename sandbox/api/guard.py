@@ -89,6 +89,10 @@ class _StreamGate:
                 self._open -= 1
 
 
+class StreamCancelled(grpc.RpcError):  # type: ignore[misc]
+    """The client went away before its request stream ended (reported as CANCELLED)."""
+
+
 class _IdleTimeoutStream:
     """The request iterator of one call, read by a helper thread, with an idle timeout."""
 
@@ -118,6 +122,11 @@ class _IdleTimeoutStream:
             for item in self._source:
                 if not self._put(("item", item)):
                     return
+            if not self._context.is_active():
+                # gRPC may end a cancelled call's request stream like a finished
+                # one; a cut-off upload must not be taken for a whole one.
+                self._put(("error", StreamCancelled("the client cancelled the call while sending")))
+                return
             self._put(("end", None))
         except BaseException as exc:  # the client cancelled, or the call ended under us
             self._put(("error", exc))
