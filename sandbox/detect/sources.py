@@ -48,7 +48,6 @@ hostile input: malformed packets and records are counted in
 
 from __future__ import annotations
 
-import base64
 import bisect
 import ipaddress
 import json
@@ -72,7 +71,7 @@ from sandbox.detect.reassembly import (
     TcpReassembler,
     TcpStats,
 )
-from sandbox.network.logs import HttpFlow, split_hostport
+from sandbox.network.logs import HttpFlow, b64_field, split_hostport
 
 __all__ = [
     "Channel",
@@ -732,15 +731,6 @@ def _flow(flow: HttpFlow, artifact: str, hosts: HostIndex | None,
                       pre_chain=tuple(reversed(tokens)), **common)
 
 
-def _b64(value: object) -> bytes:
-    if not isinstance(value, str):
-        return b""
-    try:
-        return base64.b64decode(value, validate=False)
-    except ValueError:
-        return b""
-
-
 def _float(value: object) -> float | None:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -753,7 +743,7 @@ def tcp_log_payloads(path: Path, *, hosts: HostIndex | None = None,
     """Heads of the raw (non-HTTP, non-TLS) TCP connections the catch-all recorded."""
     stats = stats if stats is not None else SourceStats()
     for _, obj in _jsonl(path, stats):
-        ts, dst, data = _float(obj.get("ts")), split_hostport(obj.get("orig_dst")), _b64(obj.get("head_b64"))
+        ts, dst, data = _float(obj.get("ts")), split_hostport(obj.get("orig_dst")), b64_field(obj.get("head_b64"))
         client = obj.get("client") if isinstance(obj.get("client"), str) else None
         if ts is None or dst is None:
             stats.malformed_records += 1
@@ -774,7 +764,7 @@ def udp_log_payloads(path: Path, *, hosts: HostIndex | None = None, udp_index: U
     """Heads of the datagrams the UDP sink swallowed."""
     stats = stats if stats is not None else SourceStats()
     for n, obj in _jsonl(path, stats):
-        ts, data = _float(obj.get("ts")), _b64(obj.get("head_b64"))
+        ts, data = _float(obj.get("ts")), b64_field(obj.get("head_b64"))
         client = obj.get("client") if isinstance(obj.get("client"), str) else None
         if ts is None:
             stats.malformed_records += 1

@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 import docker
 
 from ..containers.cleanup import cleanup
-from ..containers.device_container import DeviceContainer, container_logs
+from ..containers.device_container import DeviceContainer
 from ..containers.emulator_container import start_emulator
 from ..containers.network import DeviceNetwork, create_device_network
-from ..errors import DeviceError
 from ..network.trust_android import AndroidTrust
 from ..settings import Settings
 from .adb_server import AdbServer
+from .boot import abandon_boot
 from .android import adb_root, api_level, dismiss_anr_dialogs, keep_awake, make_system_writable, reboot
 from .device import Device
 from .privapp import PrivApp, grant_runtime_permissions, push_apps, verify_installed
@@ -76,16 +76,7 @@ def boot_android(
         settle_after_boot(device)
         return AndroidHandle(analysis_id, container, device, api, time.monotonic() - t0)
     except BaseException as exc:
-        logs = container_logs(client, container.container_id) if container else ""
-        if container is not None:
-            try:
-                server.client().disconnect(container.serial)
-            except Exception:
-                pass
-        cleanup(client, settings, analysis_id)
-        if isinstance(exc, DeviceError) and logs:
-            raise DeviceError(f"{exc.message}\n--- emulator log ---\n{logs}", fix=exc.fix) from exc
-        raise
+        abandon_boot(settings, client, server, analysis_id, container, exc, "emulator")
 
 
 def install_firmware(

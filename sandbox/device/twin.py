@@ -15,11 +15,12 @@ import docker
 import docker.errors
 
 from ..containers.cleanup import CleanupReport, ExtraCleanup, cleanup
-from ..containers.device_container import DeviceContainer, container_logs, start_twin
+from ..containers.device_container import DeviceContainer, start_twin
 from ..containers.network import DeviceNetwork, create_device_network
 from ..errors import DeviceError
 from ..settings import Settings
 from .adb_server import AdbServer
+from .boot import abandon_boot
 from .device import Device
 
 
@@ -57,17 +58,7 @@ def boot_twin(
         device.wait_for_boot()
         return TwinHandle(analysis_id, container, device, time.monotonic() - t0)
     except BaseException as exc:
-        logs = container_logs(client, container.container_id) if container else ""
-        if container is not None:
-            server_client = server.client()
-            try:
-                server_client.disconnect(container.serial)
-            except Exception:
-                pass
-        cleanup(client, settings, analysis_id)
-        if isinstance(exc, DeviceError) and logs:
-            raise DeviceError(f"{exc.message}\n--- twin log ---\n{logs}", fix=exc.fix) from exc
-        raise
+        abandon_boot(settings, client, server, analysis_id, container, exc, "twin")
 
 
 def shutdown_twin(

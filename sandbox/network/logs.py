@@ -50,7 +50,8 @@ def count_torn_lines(path: Path) -> int:
     return bad
 
 
-def _b64(value: object) -> bytes:
+def b64_field(value: object) -> bytes:
+    """A base64 field of a fakenet log record; anything malformed reads as no bytes."""
     if not isinstance(value, str):
         return b""
     try:
@@ -163,11 +164,11 @@ class HttpFlow:
             path=str(d.get("path", "")),
             http_version=str(d.get("http_version", "")),
             request_headers=_headers(d.get("request_headers")),
-            request_body=_b64(d.get("request_body_b64")),
-            request_body_decoded=_b64(decoded) if isinstance(decoded, str) else None,
+            request_body=b64_field(d.get("request_body_b64")),
+            request_body_decoded=b64_field(decoded) if isinstance(decoded, str) else None,
             response_status=int(status) if status is not None else None,
             response_headers=_headers(d.get("response_headers")),
-            response_body=_b64(d.get("response_body_b64")),
+            response_body=b64_field(d.get("response_body_b64")),
         )
 
 
@@ -189,7 +190,7 @@ class TcpStream:
     @classmethod
     def parse(cls, d: dict[str, Any]) -> "TcpStream":
         return cls(float(d["ts"]), float(d.get("ts_end", d["ts"])), str(d["id"]), str(d["client"]),
-                   str(d["orig_dst"]), int(d["bytes"]), str(d["sha256"]), _b64(d.get("head_b64")),
+                   str(d["orig_dst"]), int(d["bytes"]), str(d["sha256"]), b64_field(d.get("head_b64")),
                    bool(d.get("head_truncated")), str(d.get("closed_by", "")))
 
 
@@ -205,7 +206,7 @@ class UdpDatagram:
     @classmethod
     def parse(cls, d: dict[str, Any]) -> "UdpDatagram":
         return cls(float(d["ts"]), str(d["client"]), _opt_str(d.get("orig_dst")), int(d["bytes"]),
-                   str(d["sha256"]), _b64(d.get("head_b64")))
+                   str(d["sha256"]), b64_field(d.get("head_b64")))
 
 
 @dataclass(frozen=True)
