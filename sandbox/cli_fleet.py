@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
 import logging
-import os
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -29,7 +26,7 @@ from rich.console import Console
 
 from .bundle.pack import pack_bundle
 from .core.runners import default_cleanup, load_runner
-from .core.analysis import Runner, Scenario, Stage, Verdict
+from .core.analysis import Scenario, Stage, Verdict
 from .errors import EnvironmentProblem, HoneyphoneError
 from .settings import Settings
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from sandbox.containers.emulator_container import kvm_available
 from sandbox.errors import EnvironmentProblem
 from sandbox.settings import Settings
 
@@ -63,37 +64,15 @@ def docker_answers(settings: Settings) -> bool:
         return False
 
 
-def kvm_usable() -> bool:
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
-
-
 def android_image_present(settings: Settings) -> bool:
     """An emulator image is built here: ``honeyphone/android:<api>`` (any API level),
     or the image pinned with HONEYPHONE_ANDROID_IMAGE.  A Dockerfile alone is not
     enough: building needs the Android SDK, which this host may not have."""
     try:
-        import docker.errors
-
+        from sandbox.containers.emulator_container import local_android_image
         from sandbox.containers.engine import docker_client
 
-        client = docker_client(settings)
-        if settings.android_image:
-            try:
-                client.images.get(settings.android_image)
-                return True
-            except docker.errors.ImageNotFound:
-                return False
-        for image in client.images.list(name=settings.android_image_repo):
-            for tag in image.tags:
-                repo, _, version = tag.rpartition(":")
-                if repo == settings.android_image_repo and version.isdigit():
-                    return True
-        return False
+        return local_android_image(settings, docker_client(settings)) is not None
     except Exception as exc:  # no SDK, no daemon, no permission: all mean "no"
         _log.info("cannot look for an android image: %s", exc)
         return False
@@ -104,7 +83,7 @@ def detect_profiles(settings: Settings) -> tuple[str, ...]:
     if not docker_answers(settings):
         return ()
     profiles = ["twin"]
-    if kvm_usable() and android_image_present(settings):
+    if kvm_available() and android_image_present(settings):
         profiles.append("android")
     return tuple(profiles)
 

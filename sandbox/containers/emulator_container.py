@@ -39,6 +39,47 @@ def kvm_available() -> bool:
     return True
 
 
+def pick_android_image(settings: Settings, tags: list[str]) -> str | None:
+    """Which local image runs the android profile: the pinned one (HONEYPHONE_ANDROID_IMAGE),
+    else ``<repo>:<android_api>``, else the highest API level built here."""
+    if settings.android_image:
+        return settings.android_image if settings.android_image in tags else None
+    preferred = settings.android_image_tag()
+    if preferred in tags:
+        return preferred
+    apis = sorted(int(v) for r, _, v in (t.rpartition(":") for t in tags)
+                  if r == settings.android_image_repo and v.isdigit())
+    return f"{settings.android_image_repo}:{apis[-1]}" if apis else None
+
+
+def local_android_image(settings: Settings, client: docker.DockerClient) -> str | None:
+    tags: list[str] = []
+    if settings.android_image:
+        try:
+            tags = list(client.images.get(settings.android_image).tags) + [settings.android_image]
+        except docker.errors.ImageNotFound:
+            return None
+    else:
+        for image in client.images.list(name=settings.android_image_repo):
+            tags += image.tags
+    return pick_android_image(settings, tags)
+
+
+def android_preflight(settings: Settings, client: docker.DockerClient) -> str:
+    """Before anything is created: KVM works and an image is here; returns the image to boot."""
+    if not kvm_available():
+        raise EnvironmentProblem(f"{KVM} cannot be opened: the Android emulator needs KVM",
+                                 fix="run android bundles on a worker with hardware virtualisation and /dev/kvm "
+                                     "(workers advertise the android profile only then)")
+    image = local_android_image(settings, client)
+    if image is None:
+        raise EnvironmentProblem(
+            f"no Android emulator image here ({settings.android_image or settings.android_image_repo + ':<api>'})",
+            fix=f"build one with `honeyphone images build android --api {settings.android_api}` "
+                "on a machine with the Android SDK (see README, Android emulator profile)")
+    return image
+
+
 def emulator_create_kwargs(
     settings: Settings, analysis_id: str, network: DeviceNetwork, image: str, environment: dict[str, str]
 ) -> dict[str, object]:
@@ -94,4 +135,5 @@ def start_emulator(
     return DeviceContainer(analysis_id, str(container.id), str(kwargs["name"]), ip, network)
 
 
-__all__ = ["EMULATOR_CAPS", "emulator_create_kwargs", "kvm_available", "start_emulator"]
+__all__ = ["EMULATOR_CAPS", "android_preflight", "emulator_create_kwargs", "kvm_available", "local_android_image",
+           "pick_android_image", "start_emulator"]

@@ -12,32 +12,23 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import docker
 
 from ..bundle import Bundle, load_bundle
 from ..canary import CanarySpec, generate
 from ..canary.serialize import to_json as canaries_to_json
-from ..clock.mapping import ClockMapping
-from ..clock.twin_clock import ClockConfig, TwinClock
 from ..containers.cleanup import cleanup
+from ..containers.emulator_container import android_preflight
 from ..containers.engine import docker_client
 from ..containers.network import create_device_network
 from ..device.adb_server import AdbServer
-from ..containers.device_container import TWIN_DATA_MOUNTS
-from ..device.firmware import ServiceWrap, install_twin_bundle, start_services
-from ..device.twin import TwinHandle, boot_twin, hpctl_via_engine
 from ..errors import BundleError, HoneyphoneError
-from ..monitor.strace_cmd import strace_argv
 from ..network import containment
 from ..network.capture import Capture
 from ..network.fakenet import collect_logs, fetch_ca_pem, start_fakenet, stop_fakenet, wait_ready
-from ..network.routing import fence_adbd, route_via
-from ..network.trust import install_ca_twin
 from ..settings import Settings
 from .analysis import (
     AnalysisOutcome,
@@ -48,45 +39,29 @@ from .analysis import (
     Runner,
     Stage,
 )
-from .health import limits_view, sample_container
+from .android_session import AndroidSession
 from .environment import control_channel_filter
-from .planting import plant
+from .health import limits_view, sample_container
+from .run_state import RunState
+from .session import DeviceSession, SessionContext
+from .twin_session import TwinSession
 from .watchdog import Watchdog
 
-TRACE_DIR = "/data/honeyphone/trace"
 HOUR = 3600.0
+PROFILES = ("twin", "android")
 
 
 class Cancelled(HoneyphoneError):
     pass
 
 
-@dataclass
-class RunState:
-    """What a run collected, filled step by step (mutable on purpose: it is the run's scratchpad)."""
-
-    analysis_id: str
-    out: Path
-    timeline: list[dict[str, object]] = field(default_factory=list)
-    mapping: ClockMapping | None = None
-    services: list[dict[str, object]] = field(default_factory=list)
-    plant_seconds: float = 0.0
-    boot_seconds: float = 0.0
-    health: dict[str, Any] = field(default_factory=dict)  # raw samples for the report's health section
-
-    def mark(self, event: str, host_ts: float | None = None, **extra: object) -> None:
-        self.timeline.append({"event": event, "host_time": host_ts or time.time(), **extra})
-
-
-def _wrap_for(state: RunState) -> Callable[[str, str], ServiceWrap]:
-    def wrap(name: str, user: str) -> ServiceWrap:
-        prefix = strace_argv(["__CMD__"], f"{TRACE_DIR}/{name}.strace")
-        prefix = prefix[: prefix.index("--")]
-        if user != "root":
-            prefix += ["-u", user]
-        return ServiceWrap(argv_prefix=[*prefix, "--"], prefix_drops_privileges=True)
-
-    return wrap
+def open_session(profile: str, ctx: SessionContext) -> DeviceSession:
+    """The device session for a bundle's profile (both driven over ADB)."""
+    if profile == "android":
+        return AndroidSession(ctx)
+    if profile == "twin":
+        return TwinSession(ctx)
+    raise BundleError(f"unknown device profile {profile!r}", path="firmware.profile")
 
 
 def _check_cancel(cancel: CancelToken) -> None:
@@ -114,7 +89,7 @@ def run_analysis(
     capture: Capture | None = None
     client = client or docker_client(settings)
     server = AdbServer.from_settings(settings)
-    handle: TwinHandle | None = None
+    session: DeviceSession | None = None
     # issue 9: watches the containers, tcpdump and the artifact disk; names what died
     dog = Watchdog(client, settings, artifacts_dir)
     progress = dog.track(progress)
@@ -122,11 +97,9 @@ def run_analysis(
         workdir = settings.data_dir / "tmp" / "bundles"
         workdir.mkdir(parents=True, exist_ok=True)
         bundle = load_bundle(request.bundle_path, settings.bundle_limits, workdir)
-        if bundle.manifest.firmware.profile != "twin":
-            raise HoneyphoneError(
-                f"profile {bundle.manifest.firmware.profile!r} needs the Android emulator, which this worker cannot run",
-                fix="run it on a worker that advertises the android profile",
-            )
+        profile = bundle.manifest.firmware.profile
+        if profile == "android":
+            android_preflight(settings, client)  # KVM and an image, before anything is created
         canaries = generate(CanarySpec(
             seed=scenario.seed, analysis_id=aid, contacts=scenario.contacts, sms=scenario.sms,
             calls=scenario.calls, locale=scenario.locale,
@@ -138,8 +111,7 @@ def run_analysis(
         # network, containers and rules still here: they would collide by name.
         cleanup(client, settings, aid, extra=(containment.remove_rules,))
         network = create_device_network(client, settings, aid)
-        rules = containment.install_rules(aid, network.bridge)
-        del rules
+        containment.install_rules(aid, network.bridge)
         fakenet = start_fakenet(client, settings, aid, network)
         dog.watch("fakenet", fakenet.container_id)
         capture = Capture(network.bridge, artifacts_dir / "capture.pcap",
@@ -147,68 +119,57 @@ def run_analysis(
         dog.watch_capture(capture)
         wait_ready(client, fakenet)
         _check_cancel(cancel)
-        progress(ProgressEvent(Stage.BOOTING, "booting device twin"))
-        handle = boot_twin(settings, client, server, aid, network=network,
-                           environment={"HONEYPHONE_DNS": fakenet.ip})
-        dog.watch("device", handle.container.container_id)
+        ctx = SessionContext(settings, client, server, aid, network, fakenet, state)
+        session = open_session(profile, ctx)
+        state.trace_clock = session.trace_clock
+        progress(ProgressEvent(Stage.BOOTING, "booting the device twin" if profile == "twin"
+                               else "booting the Android emulator"))
+        booted = session.boot()
+        dog.watch("device", booted.container_id)
         state.health["network"] = {"subnet": network.subnet, "pool": settings.subnet_pool, "gateway": network.gateway,
-                                   "fakenet_ip": fakenet.ip, "device_ip": handle.container.ip}
-        state.boot_seconds = handle.boot_seconds
+                                   "fakenet_ip": fakenet.ip, "device_ip": booted.device_ip}
+        state.boot_seconds = booted.boot_seconds
         state.mark("boot")
-        route_via(client, handle.container.container_id, fakenet.ip)
-        fence_adbd(client, handle.container.container_id, network.gateway)  # issue 9: firmware cannot use adbd
-        install_ca_twin(handle.device, fetch_ca_pem(client, fakenet), aid)
+        session.install_ca(fetch_ca_pem(client, fakenet))
         _check_cancel(cancel)
 
         progress(ProgressEvent(Stage.PLANTING, f"planting {len(canaries.contacts)} contacts, "
                                f"{len(canaries.sms)} SMS, {len(canaries.calls)} calls"))
-        report = plant(handle.device, canaries)
+        report = session.plant(canaries)
         state.plant_seconds = report.seconds
         state.mark("planting", contacts=report.contacts, sms=report.sms, calls=report.calls)
         _check_cancel(cancel)
 
-        start_epoch = float(int(time.time()))
-        clock = ClockConfig(start_epoch=start_epoch, rate=settings.clock_rate)
-        install_twin_bundle(handle.device, bundle, _wrap_for(state), clock=clock.manifest_entry())
-        handle.device.shell(["mkdir", "-p", TRACE_DIR]).check()
-        started = start_services(handle.device)
-        twin_clock = TwinClock(handle.device, clock)
-        state.mapping = twin_clock.mapping()
-        for svc in started:
-            state.services.append({"name": svc.name, "pid": svc.pid})
-            state.mark("process_start", process=svc.name, pid=svc.pid)
+        clock = session.start_firmware(bundle, float(int(time.time())))
         # issue 9: the baselines the health section and the rootfs limit count from
         dog.baseline()
         state.health.update(limits=limits_view(settings), device_cpus=settings.device_limits.nano_cpus / 1e9,
-                            device_start=sample_container(client, handle.container.container_id, TWIN_DATA_MOUNTS))
+                            device_start=sample_container(client, booted.container_id, session.health_mounts))
 
         def on_progress(hours: float) -> None:
             progress(ProgressEvent(Stage.FAST_FORWARDING, f"{hours:.1f}/{scenario.hours:g} device hours", hours))
 
-        # Starting each service under strace costs real time, which the fast
-        # clock turns into device hours: the horizon counts from the moment
-        # the last service was started, so every schedule gets its full span.
-        firmware_start = twin_clock.device_now()
+        # Starting the firmware (and the samples above) cost real time, which a
+        # fast clock turns into device hours: the horizon counts from now, so
+        # every schedule gets its full span.
+        firmware_start = clock.device_now()
         state.mark("firmware_started")
-        reached = twin_clock.run_until(scenario.hours, on_progress,
-                                       should_stop=lambda: cancel.cancelled or dog.tripped(),
-                                       since=firmware_start)
+        reached = clock.run_until(scenario.hours, on_progress,
+                                          should_stop=lambda: cancel.cancelled or dog.tripped(),
+                                          since=firmware_start)
         _check_cancel(cancel)
         dog.check()  # issue 9: a death or an overused limit during fast-forward fails here, by name
         # issue 9: sample health while the device runs (its cgroup goes with it), then stop the
-        # firmware through the engine, not adb: that works even when it used up the pids limit
-        services = _service_status(client, handle)
-        sessions = tuple(int(r["pid"]) for r in services if isinstance(r.get("pid"), int))
+        # firmware (on the twin through the engine, not adb: that works even when it used up the pids limit)
+        services = session.service_status()
+        sessions = session.cpu_sessions(services)
         state.health.update(services=services, fakenet=sample_container(client, fakenet.container_id),
-                            device=sample_container(client, handle.container.container_id, TWIN_DATA_MOUNTS,
-                                                    sessions))
-        hpctl_via_engine(client, handle, "stop")
-        state.mapping = twin_clock.mapping(refresh=True)  # with any `date` jumps the firmware made
+                            device=sample_container(client, booted.container_id, session.health_mounts, sessions))
+        session.stop_firmware()  # also refreshes state.mapping (the firmware's own `date` jumps, clock steps)
         state.mark("horizon", device_hours=reached)
 
         progress(ProgressEvent(Stage.ANALYZING, "collecting artifacts"))
-        _pull_traces(handle, artifacts_dir / "syscalls")
-        _pull_logs(handle, artifacts_dir / "service-logs", [s["name"] for s in state.services])
+        session.collect(artifacts_dir / "syscalls", artifacts_dir / "service-logs")
         capture_result = capture.stop()
         capture = None
         state.health["capture"] = {
@@ -223,7 +184,7 @@ def run_analysis(
         progress(ProgressEvent(Stage.ANALYZING, "detecting leaks"))
         rep = build_report(
             settings=settings, request=request, bundle=bundle, canaries=canaries, state=state,
-            fakenet_dir=logs.dir, pcap=artifacts_dir / "capture.pcap", device_ip=handle.container.ip,
+            fakenet_dir=logs.dir, pcap=artifacts_dir / "capture.pcap", device_ip=booted.device_ip,
             syscalls_dir=artifacts_dir / "syscalls",
         )
         (artifacts_dir / "report.json").write_text(json.dumps(rep.report, indent=2), encoding="utf-8")
@@ -250,8 +211,8 @@ def run_analysis(
                 capture.stop()
             except Exception:
                 pass
-        if handle is not None:
-            handle.device.disconnect()
+        if session is not None:
+            session.close()
         _cleanup_until_done(client, settings, aid)
         if bundle is not None:
             bundle.cleanup()
@@ -265,33 +226,6 @@ def _cleanup_until_done(client: docker.DockerClient, settings: Settings, aid: st
         if time.monotonic() > deadline:
             return
         time.sleep(2.0)
-
-
-def _service_status(client: docker.DockerClient, handle: TwinHandle) -> list[dict[str, Any]]:
-    """``hpctl status``: which services still run and how the others ended."""
-    try:
-        rows = json.loads(hpctl_via_engine(client, handle, "status"))
-    except (HoneyphoneError, ValueError) as exc:
-        return [{"name": "?", "error": str(exc)[:300]}]
-    return [dict(r) for r in rows if isinstance(r, dict)]
-
-
-def _pull_traces(handle: TwinHandle, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    listing = handle.device.shell(f"ls {TRACE_DIR}").text.split()
-    for name in listing:
-        if name.endswith(".strace") and "/" not in name:
-            handle.device.pull(f"{TRACE_DIR}/{name}", dest / name)
-
-
-def _pull_logs(handle: TwinHandle, dest: Path, names: list[object]) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        remote = f"/data/honeyphone/logs/{name}.log"
-        try:
-            handle.device.pull(remote, dest / f"{name}.log")
-        except HoneyphoneError:
-            pass
 
 
 def _artifact_map(artifacts_dir: Path) -> dict[str, Path]:

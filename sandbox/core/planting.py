@@ -11,13 +11,13 @@ before any firmware runs.
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..canary.model import CanarySet
 from ..device import content
+from ..device.android import prepare_for_planting
 from ..device.device import Device
 from ..errors import PlantingError
 
@@ -134,7 +134,7 @@ def plant(device: Device, canaries: CanarySet, *, android: bool = False) -> Plan
     """Insert every canary, then verify all of them by reading back."""
     t0 = time.monotonic()
     if android:
-        device.shell(shlex.join(["appops", "set", "com.android.shell", "WRITE_SMS", "allow"])).check()
+        prepare_for_planting(device)  # appops WRITE_SMS for the shell, set and checked
     _plant_contacts(device, canaries)
     _run_batch(device, _sms_commands(canaries), "SMS")
     _run_batch(device, _call_commands(canaries), "call log")

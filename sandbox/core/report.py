@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..bundle import Bundle
 from ..canary.model import CanarySet
 from ..clock.mapping import ClockMapping
+from ..monitor.events import Event
 from ..monitor.summary import Summary, SummaryBuilder
 from ..monitor.parser import StraceParser
 from ..network.logs import DnsQuery, HttpFlow, TlsFailure, read_jsonl
@@ -25,7 +26,7 @@ from .analysis import AnalysisRequest, Verdict
 from .health import health_section
 
 if TYPE_CHECKING:
-    from .pipeline import RunState
+    from .run_state import RunState
 
 REPORT_SCHEMA = "https://honeyphone.dev/schemas/report/v1.json"
 
@@ -44,13 +45,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def syscall_summary(syscalls_dir: Path) -> Summary:
-    """One summary over every service's trace (pids are unique within the twin)."""
+def syscall_summary(syscalls_dir: Path, to_host: Callable[[float], float] | None = None) -> Summary:
+    """One summary over every trace (pids are unique within one device).
+
+    ``to_host`` maps the traces' time stamps to host time when strace ran on
+    the device's own clock (the emulator); the report stamps host time and
+    maps it to device time in one place.
+    """
     builder = SummaryBuilder()
     for trace in sorted(syscalls_dir.glob("*.strace")):
         parser = StraceParser()
         with open(trace, encoding="utf-8", errors="replace", newline="\n") as fh:
-            builder.add_all(parser.parse(fh))
+            events: Iterable[Event] = parser.parse(fh)
+            if to_host is not None:
+                events = (replace(e, ts=to_host(e.ts)) for e in events)
+            builder.add_all(events)
     return builder.build()
 
 
@@ -76,7 +85,7 @@ def build_report(
     from ..detect.verdict import verdict as decide
 
     mapping = state.mapping or ClockMapping.identity()
-    summary = syscall_summary(syscalls_dir)
+    summary = syscall_summary(syscalls_dir, mapping.to_host if state.trace_clock == "device" else None)
     dns = [DnsQuery.parse(d) for d in read_jsonl(fakenet_dir / "dns.jsonl")]
     flows = [HttpFlow.parse(d) for d in read_jsonl(fakenet_dir / "flows.jsonl")]
     tls_failures = [TlsFailure.parse(d) for d in read_jsonl(fakenet_dir / "tls_failures.jsonl")]

@@ -10,6 +10,7 @@ and callers must use it instead of the old one.
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -177,6 +178,28 @@ def parse_ps(text: str) -> list[Proc]:
     return out
 
 
+# The emulator's NAT maps 10.0.2.2 to the container's loopback, where the
+# emulator's console (5556) and adb (5557) listen: a firmware app reaching
+# them would get a root shell that strace does not see, or could drive the
+# emulator itself.  Only root (adbd after ``adb root``) may go there.
+EMULATOR_HOST_ALIAS = "10.0.2.2"
+FENCE_RULE = ("OUTPUT", "-d", f"{EMULATOR_HOST_ALIAS}/32", "-m", "owner", "!", "--uid-owner", "0", "-j", "REJECT")
+
+
+def fence_command() -> str:
+    return shlex.join(["iptables", "-w", "-I", *FENCE_RULE])
+
+
+def fence_emulator_host(device: Device) -> None:
+    """Reject non-root traffic to the emulator's host alias; idempotent; iptables does not survive a reboot."""
+    check = shlex.join(["iptables", "-w", "-C", *FENCE_RULE])
+    if device.shell(check, timeout=30).exit_code != 0:
+        device.shell(fence_command(), timeout=30).check()
+    if device.shell(check, timeout=30).exit_code != 0:
+        raise DeviceError(f"the guest firewall did not take the rule that fences {EMULATOR_HOST_ALIAS}",
+                          fix="check the image's kernel has the xt_owner match (all Android kernels do)")
+
+
 def package_processes(device: Device, packages: Iterable[str]) -> list[Proc]:
     """Processes of ``packages``: the main process (named after the package) and ``pkg:sub`` ones."""
     wanted = tuple(packages)
@@ -185,7 +208,7 @@ def package_processes(device: Device, packages: Iterable[str]) -> list[Proc]:
 
 
 __all__ = [
-    "Proc", "adb_root", "api_level", "current_focus", "dismiss_anr_dialogs", "is_root", "keep_awake",
+    "EMULATOR_HOST_ALIAS", "Proc", "adb_root", "fence_command", "fence_emulator_host", "api_level", "current_focus", "dismiss_anr_dialogs", "is_root", "keep_awake",
     "make_system_writable", "package_processes", "parse_ps", "prepare_for_planting", "reboot", "reconnect",
     "writable",
 ]

@@ -40,6 +40,8 @@ def attach_script(proc: Proc, comm: bool = True) -> str:
 class StraceAttacher:
     packages: tuple[str, ...]
     attached: dict[int, str] = field(default_factory=dict)  # traced pid -> trace file
+    tracers: dict[int, int] = field(default_factory=dict)  # traced pid -> strace's pid
+    names: dict[int, str] = field(default_factory=dict)  # traced pid -> process name
     comm: bool = True
 
     def attach_new(self, device: Device) -> list[Proc]:
@@ -59,6 +61,8 @@ class StraceAttacher:
             if alive:
                 self.comm = comm
                 self.attached[proc.pid] = trace_file(proc)
+                self.tracers[proc.pid] = int(tracer)
+                self.names[proc.pid] = proc.name
                 return
             err = device.shell(["cat", trace_file(proc) + ".err"]).text
             if not comm or "-Y" not in err and "invalid option" not in err and "unrecognized" not in err:
@@ -66,6 +70,18 @@ class StraceAttacher:
 
     def trace_files(self) -> Sequence[str]:
         return list(self.attached.values())
+
+    def detach_all(self, device: Device, wait_s: float = 5.0) -> None:
+        """SIGINT every tracer (strace detaches and flushes its file), then wait for them to end."""
+        live = [str(t) for t in self.tracers.values()]
+        if not live:
+            return
+        device.shell(shlex.join(["kill", "-INT", *live]) + " 2>/dev/null; true", timeout=30)
+        deadline = time.monotonic() + wait_s
+        while live and time.monotonic() < deadline:
+            live = [t for t in live if device.shell(["kill", "-0", t]).exit_code == 0]
+            if live:
+                time.sleep(0.5)
 
 
 __all__ = ["StraceAttacher", "TRACE_DIR", "attach_script", "trace_file"]

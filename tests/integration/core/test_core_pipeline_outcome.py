@@ -16,6 +16,7 @@ import docker
 import pytest
 
 from sandbox.core.analysis import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
+from sandbox.containers.emulator_container import kvm_available
 from sandbox.core.pipeline import run_analysis
 from sandbox.device.twin import new_analysis_id
 from sandbox.settings import Settings
@@ -54,6 +55,12 @@ def test_profile_this_worker_cannot_run_is_retryable(hp_settings: Settings, dock
     (bundle / "firmware.toml").write_text(
         '[firmware]\nname = "fota"\nversion = "1"\nprofile = "android"\n\n[[apps]]\npath = "apps/Fota.apk"\n'
     )
-    outcome, _ = _run(hp_settings, docker_engine, bundle, tmp_path)
+    outcome, events = _run(hp_settings, docker_engine, bundle, tmp_path)
     assert outcome.error and "android" in outcome.error
     assert outcome.retryable is True
+    # the preflight stops it before any network or container: it names what is missing and the fix
+    assert not any(e.stage == Stage.BOOTING for e in events)
+    if kvm_available():
+        assert "no Android emulator image here" in outcome.error and "images build android" in outcome.error
+    else:
+        assert "/dev/kvm" in outcome.error

@@ -30,7 +30,7 @@ from sandbox.clock.base import DeviceClock
 from sandbox.clock.twin_clock import ClockConfig, TwinClock
 from sandbox.containers.cleanup import cleanup
 from sandbox.containers.device_container import stop_container
-from sandbox.containers.emulator_container import kvm_available
+from sandbox.containers.emulator_container import kvm_available, local_android_image
 from sandbox.containers.network import DeviceNetwork
 from sandbox.device import AdbServer
 from sandbox.device.device import Device
@@ -56,18 +56,11 @@ def android_image_or_skip(client: docker.DockerClient, settings: Settings) -> st
     """The emulator image to use, or ``pytest.skip`` saying how to get one."""
     how = ("build one with `honeyphone images build android --api 34` on a host with KVM and the Android SDK "
            "(README: 'Android emulator profile'), or set HONEYPHONE_ANDROID_IMAGE to an existing image")
-    ref = os.environ.get("HONEYPHONE_ANDROID_IMAGE")
-    if ref:
-        try:
-            client.images.get(ref)
-        except docker.errors.ImageNotFound:
-            pytest.skip(f"HONEYPHONE_ANDROID_IMAGE={ref} is not an image on this engine; {how}")
-    else:
-        tags = [t for img in client.images.list(name=settings.android_image_repo) for t in img.tags
-                if t.rpartition(":")[2].isdigit()]
-        if not tags:
-            pytest.skip(f"no Android emulator image ({settings.android_image_repo}:<api>) on this engine; {how}")
-        ref = sorted(tags)[-1]
+    ref = local_android_image(settings, client)  # the image a worker's android session boots
+    if ref is None:
+        pinned = settings.android_image or os.environ.get("HONEYPHONE_ANDROID_IMAGE")
+        pytest.skip((f"HONEYPHONE_ANDROID_IMAGE={pinned} is not an image on this engine" if pinned else
+                     f"no Android emulator image ({settings.android_image_repo}:<api>) on this engine") + f"; {how}")
     if not kvm_available():
         pytest.skip("the Android emulator needs /dev/kvm, which cannot be opened here")
     return ref

@@ -132,8 +132,6 @@ def test_detect(profile: Profile, hp_settings: Settings, docker_engine: docker.D
                                        profile=profile.name))
     events: list[ProgressEvent] = []
     outcome = run_analysis(hp_settings, request, events.append, CancelToken(), tmp_path / aid, client=docker_engine)
-    if profile.android and outcome.error and "needs the Android emulator" in outcome.error:
-        pytest.xfail("sandbox/core/pipeline.py does not run the android profile yet (issue 8: pipeline wiring)")
     assert outcome.error is None, outcome.error
     assert outcome.verdict == Verdict.LEAK
     kinds = {f["canary"]["kind"] for f in outcome.report["findings"]}

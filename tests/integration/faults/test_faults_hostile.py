@@ -46,7 +46,7 @@ from sandbox.core.analysis import ProgressEvent, Stage, Verdict
 from sandbox.device import AdbServer
 from sandbox.device.twin import TwinHandle, boot_twin, new_analysis_id
 from sandbox.network.capture import Capture
-from sandbox.settings import DeviceLimits, Settings
+from sandbox.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("faults-hostile")]
 

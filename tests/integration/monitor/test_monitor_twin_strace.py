@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.bundle import load_bundle
 from sandbox.clock.twin_clock import ClockConfig, TwinClock
-from sandbox.core.pipeline import TRACE_DIR, RunState, _pull_traces, _wrap_for
+from sandbox.core.twin_session import TRACE_DIR, pull_traces, wrap_for_strace
 from sandbox.device.firmware import install_twin_bundle, start_services, stop_services
 from sandbox.device.twin import TwinHandle
 from sandbox.monitor.summary import summarize_file
@@ -23,12 +23,12 @@ FW = Path(__file__).parent / "fw_syscalls"
 def test_trace_attributes_store_read_and_connect(hp_settings: Settings, twin: TwinHandle, tmp_path: Path) -> None:
     bundle = load_bundle(FW, hp_settings.bundle_limits, tmp_path / "stage")
     config = ClockConfig(start_epoch=float(int(time.time())), rate=3600.0)
-    install_twin_bundle(twin.device, bundle, _wrap_for(RunState(twin.analysis_id, tmp_path)), clock=config.manifest_entry())
+    install_twin_bundle(twin.device, bundle, wrap_for_strace, clock=config.manifest_entry())
     twin.device.shell(["mkdir", "-p", TRACE_DIR]).check()
     start_services(twin.device)
     TwinClock(twin.device, config).run_until(2.0)
     stop_services(twin.device)
-    _pull_traces(twin, tmp_path / "traces")
+    pull_traces(twin.device, tmp_path / "traces")
 
     reader = summarize_file(str(tmp_path / "traces" / "reader.strace"))
     readers = reader.store_readers()

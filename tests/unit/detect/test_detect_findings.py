@@ -202,7 +202,7 @@ def test_fast_clock_repeats_are_separate_but_layers_still_merge(tmp_path: Path) 
     body = json.dumps({"b": sms.body}).encode()
 
     def upload(port: int, at: float) -> tuple[list[tuple[float, bytes]], dict[str, object]]:
-        req = f"POST /u HTTP/1.1\r\nHost: c.example\r\n\r\n".encode() + body
+        req = "POST /u HTTP/1.1\r\nHost: c.example\r\n\r\n".encode() + body
         frames = Conversation(port, FAKENET, 80).stream(req, segment=64).frames
         flow = flow_record(f"f{port}", at + 1.5, host="c.example", path="/u", body=body,
                            client=f"{DEVICE}:{port}")  # the fakenet's log lags the capture by 1.5 s

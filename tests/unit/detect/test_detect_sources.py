@@ -15,7 +15,6 @@ from detect_helpers import (
     ACK,
     DEVICE,
     FAKENET,
-    PSH,
     RST,
     Conversation,
     b64,

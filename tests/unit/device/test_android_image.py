@@ -15,7 +15,7 @@ import pytest
 from sandbox.cli import main
 from sandbox.errors import ImageError
 from sandbox.images import ImageBuilder
-from sandbox.images.android_sdk import find_sdk, missing_in_dir, no_sdk_error, stage_sdk, system_image_rel, zip_prefix
+from sandbox.images.android_sdk import find_sdk, missing_in_dir, stage_sdk, system_image_rel, zip_prefix
 from sandbox.settings import Settings
 
 IMAGE_DIR = Path(__file__).resolve().parents[3] / "emulator_images" / "android"

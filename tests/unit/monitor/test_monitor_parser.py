@@ -692,7 +692,7 @@ def _synthetic_trace(n: int, seed: int = 7) -> Iterator[str]:
             yield (f'{pid}<svc> {ts:.6f} connect(7<TCP:[{i}]>, {{sa_family=AF_INET, sin_port=htons(443), '
                    f'sin_addr=inet_addr("203.0.113.{pid % 20}")}}, 16) = -1 EINPROGRESS (Operation now in progress)')
         elif r < 0.75:
-            pending[pid] = ("openat", [], f"4</data/user/0/p/databases/contacts2.db>")
+            pending[pid] = ("openat", [], "4</data/user/0/p/databases/contacts2.db>")
             yield (f'{pid}<svc> {ts:.6f} openat(AT_FDCWD</>, "/data/user/0/p/databases/contacts2.db", '
                    f"O_RDONLY|O_CLOEXEC <unfinished ...>")
         elif r < 0.80:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 TWIN_DIR = Path(__file__).resolve().parents[3] / "emulator_images" / "twin"
 sys.path.insert(0, str(TWIN_DIR))
 
-from twinrt import content, providers  # noqa: E402
+from twinrt import content  # noqa: E402
 from twinrt.content import UsageError  # noqa: E402
 
 

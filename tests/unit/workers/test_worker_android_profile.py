@@ -41,7 +41,7 @@ class FakeClient:
 def _use(monkeypatch: pytest.MonkeyPatch, tags: list[str], kvm: bool) -> None:
     client = FakeClient(FakeImages([FakeImage(tags)]))
     monkeypatch.setattr("sandbox.containers.engine.docker_client", lambda settings: client)
-    monkeypatch.setattr(capacity, "kvm_usable", lambda: kvm)
+    monkeypatch.setattr(capacity, "kvm_available", lambda: kvm)
 
 
 @pytest.mark.parametrize("tags,kvm,expected", [
@@ -70,3 +70,18 @@ def test_docker_trouble_means_no(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr("sandbox.containers.engine.docker_client", broken)
     assert capacity.android_image_present(Settings()) is False
+
+
+@pytest.mark.parametrize("tags,settings,expected", [
+    (["honeyphone/android:33", "honeyphone/android:34"], Settings(), "honeyphone/android:34"),  # android_api
+    (["honeyphone/android:30", "honeyphone/android:33"], Settings(), "honeyphone/android:33"),  # highest built
+    (["honeyphone/android:30", "honeyphone/android:33"], Settings(android_api=30), "honeyphone/android:30"),
+    (["honeyphone/android:latest"], Settings(), None),
+    (["lab/emu:14"], Settings(android_image="lab/emu:14"), "lab/emu:14"),
+    (["honeyphone/android:34"], Settings(android_image="lab/emu:14"), None),  # pinned means pinned
+])
+def test_the_image_a_worker_boots(tags: list[str], settings: Settings, expected: str | None) -> None:
+    """The image the android session boots is the one whose presence made the worker advertise the profile."""
+    from sandbox.containers.emulator_container import pick_android_image
+
+    assert pick_android_image(settings, tags) == expected

@@ -1,5 +1,4 @@
 """Disk filler: 1 MiB writes until ENOSPC, in each writable place."""
-import os
 import time
 
 chunk = b"\0" * (1024 * 1024)
