@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,8 +34,9 @@ from sandbox.device.emulator import AndroidHandle
 from sandbox.errors import BundleError, PlantingError
 from sandbox.settings import Settings
 
-from fake_emulator import FakeEmulator  # noqa: I001  (it puts tests/unit/device on the path)
-from fake_android import FakeAlarm
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "device"))  # the scripted shells live there
+from fake_android import FakeAlarm  # noqa: E402
+from fake_emulator import FakeEmulator  # noqa: E402
 
 H = 3600.0
 APK = Path(__file__).resolve().parents[1] / "device" / "fixtures" / "apk" / "fota-fixture.apk"

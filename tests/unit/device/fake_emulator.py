@@ -23,7 +23,7 @@ from pathlib import Path
 from sandbox.device.device import Device, ShellResult
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "unit" / "device"))
+sys.path.insert(0, str(HERE))  # fake_android, also when imported from another test directory
 sys.path.insert(0, str(HERE.parents[2] / "emulator_images" / "twin"))
 
 from fake_android import FakeAndroid  # noqa: E402
@@ -42,7 +42,18 @@ class FakeEmulator(FakeAndroid):
     files: dict[str, bytes] = field(default_factory=dict)  # device path -> content
     next_pid: int = 4000
     dropped_sms: int = 0
-    pem_pushed: bytes = b""
+    # what ``adb root``/``remount``/``reboot`` and the CA install touch
+    api: int = 34
+    root: bool = True
+    verity: bool = True  # dm-verity on /system until `avbctl disable-verification` and a reboot
+    verity_pending_off: bool = False
+    overlay_ready: bool = False  # remount's overlayfs needs one reboot the first time
+    system_writable: bool = False
+    reboots: int = 0
+    cacerts: set[str] = field(default_factory=lambda: {"0d69c7e1.0", "5ed36f99.0"})  # the stock store
+    cacerts_tmpfs: set[str] | None = None  # API 34+: our tmpfs over the system store (gone at reboot)
+    zygote_sees: set[str] = field(default_factory=set)  # what apps see under the Conscrypt APEX
+    packages: dict[str, str] = field(default_factory=dict)  # package -> apk path, as PackageManager scanned
 
     # -- firmware model ----------------------------------------------------------
     def install(self) -> None:
@@ -50,6 +61,66 @@ class FakeEmulator(FakeAndroid):
         self.installed = True
         self.iptables.clear()
         self._spawn(self.package)
+
+    def reboot_now(self) -> None:
+        """adbd restarts unprivileged; mounts, iptables and processes are gone; /system is rescanned."""
+        self.reboots += 1
+        self.root = False
+        self.system_writable = False
+        self.cacerts_tmpfs = None
+        self.zygote_sees = set(self.cacerts)
+        self.iptables.clear()
+        self.procs.clear()
+        self.tracers.clear()
+        if self.verity_pending_off:
+            self.verity, self.verity_pending_off = False, False
+        for path in self.files:
+            if m := re.fullmatch(r"/system/priv-app/([^/]+)/\1\.apk", path):
+                pkg = self.files.get(f"{path}.package", b"").decode()
+                if pkg:
+                    self.packages[pkg] = path
+        if self.installed:
+            self._spawn(self.package)
+
+    def service(self, name: str, timeout: float = 30.0) -> str:
+        """adbd's host services, with the replies AOSP's adbd prints."""
+        self.commands.append(f"<service {name}>")
+        if name == "root:":
+            if self.root:
+                return "adbd is already running as root\n"
+            self.root = True
+            return "restarting adbd as root\n"
+        if name == "reboot:":
+            self.reboot_now()
+            return ""
+        if name == "remount:":
+            if self.verity:
+                return "dm_verity is enabled on the system partition.\nUse \"adb disable-verity\" to disable verity.\n"
+            if not self.overlay_ready:
+                self.overlay_ready = True
+                return "Using overlayfs for /system\nNow reboot your device for settings to take effect\n"
+            self.system_writable = True
+            return "Using overlayfs for /system\nremount succeeded\n"
+        raise AssertionError(f"unexpected service {name}")
+
+    def wait_for_boot(self, timeout: float | None = None) -> float:
+        return 0.0
+
+    def push(self, local: Path, remote: str, mode: int = 0o644) -> None:
+        self._write(remote, local.read_bytes())
+
+    def _write(self, remote: str, data: bytes) -> None:
+        if remote.startswith("/system/") and not self.system_writable:
+            raise AssertionError(f"push to read-only /system: {remote}")
+        self.files[remote] = data
+        if remote.endswith(".apk"):
+            from sandbox.device.axml import read_apk_manifest
+            import tempfile
+
+            with tempfile.NamedTemporaryFile(suffix=".apk") as tmp:
+                tmp.write(data)
+                tmp.flush()
+                self.files[remote + ".package"] = read_apk_manifest(Path(tmp.name)).package.encode()
 
     def _spawn(self, name: str) -> int:
         self.next_pid += 1
@@ -111,6 +182,43 @@ class FakeEmulator(FakeAndroid):
                     del self.tracers[tracer]
                     self.procs.pop(tracer, None)
             return "", 0
+        if cmd == "id -u":
+            return ("0" if self.root else "2000") + "\n", 0
+        if cmd == "avbctl get-verification":
+            return f"verification is {'enabled' if self.verity else 'disabled'}\n", 0
+        if cmd == "avbctl disable-verification":
+            self.verity_pending_off = True
+            return "Successfully disabled verification on the slot\nReboot the device for changes to take effect.\n", 0
+        if m := re.fullmatch(r"touch (/system/\S+) && rm -f \1", cmd):
+            return "", 0 if self.system_writable else 1
+        if m := re.fullmatch(r"pm path (\S+)", cmd):
+            path = self.packages.get(m.group(1))
+            return (f"package:{path}\n", 0) if path else ("", 1)
+        if m := re.fullmatch(r"pm grant (\S+) (\S+)", cmd):
+            return ("", 0) if m.group(2) in ("android.permission.READ_SMS", "android.permission.READ_CONTACTS") else (
+                f"Exception occurred while executing 'grant':\njava.lang.SecurityException: Permission {m.group(2)} "
+                "requested by ... is not a changeable permission type\n", 255)
+        if m := re.fullmatch(r"(chown|chmod|chcon) .*", cmd):
+            return "", 0
+        if m := re.fullmatch(r"cp (\S+) /system/etc/security/cacerts/(\S+)", cmd):
+            if not self.system_writable:
+                return "cp: /system/etc/security/cacerts: Read-only file system\n", 1
+            self.cacerts.add(m.group(2))
+            return "", 0
+        if cmd in ("ls /system/etc/security/cacerts", "ls /apex/com.android.conscrypt/cacerts"):
+            store = self.cacerts if cmd.startswith("ls /system") or self.cacerts_tmpfs is None else self.cacerts_tmpfs
+            return "\n".join(sorted(store)) + "\n", 0
+        if m := re.fullmatch(r"ls /system/etc/security/cacerts/(\S+)", cmd):
+            store = self.cacerts_tmpfs if self.cacerts_tmpfs is not None else self.cacerts
+            return ("", 0) if m.group(1) in store else (f"ls: {cmd[3:]}: No such file or directory\n", 1)
+        if m := re.fullmatch(r"sh (\S+/inject\.sh)", cmd):
+            name = re.search(r"cp \S+ \S+/store/(\S+)\n", self.files[m.group(1)].decode())
+            assert name, "the inject script copies the CA into its staging store"
+            self.cacerts_tmpfs = set(self.cacerts) | {name.group(1)}
+            self.zygote_sees = set(self.cacerts_tmpfs)
+            return "", 0
+        if m := re.search(r"nsenter --mount=.*? -- ls /apex/com.android.conscrypt/cacerts/(\S+)$", cmd):
+            return ("", 0) if m.group(1) in self.zygote_sees else ("ls: No such file or directory\n", 1)
         if cmd.startswith("iptables -w -C "):
             return "", 0 if cmd[len("iptables -w -C "):] in self.iptables else 1
         if cmd.startswith("iptables -w -I "):
@@ -149,7 +257,7 @@ class FakeEmulator(FakeAndroid):
         local.write_bytes(self.files[remote])
 
     def push_bytes(self, data: bytes, remote: str, mode: int = 0o644) -> None:
-        self.files[remote] = data
+        self._write(remote, data)
 
     def disconnect(self) -> None:
         self.commands.append("<disconnect>")
