@@ -64,8 +64,18 @@ class Device:
 
     @classmethod
     def connect(cls, server: AdbServer, serial: str, settings: Settings, timeout: float = 30.0) -> "Device":
-        """``adb connect`` until the server lists the device as ``device``."""
+        """``adb connect`` until the server lists the device as ``device``.
+
+        Any transport the server still holds for ``serial`` is dropped first:
+        addresses are reused (each analysis' device sits at .3 of its subnet),
+        and ``adb connect`` to an address it believes connected keeps the old
+        transport, whose device may be gone ("device offline" later).
+        """
         client = server.client()
+        try:
+            client.disconnect(serial)
+        except (adbutils.AdbError, OSError, EOFError):
+            pass  # nothing to drop, or no server yet: connect reports real problems
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:

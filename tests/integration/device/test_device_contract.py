@@ -44,8 +44,13 @@ def profile(request: pytest.FixtureRequest, hp_settings: Settings, docker_engine
     return AndroidProfile(hp_settings, docker_engine)  # skips, saying how to enable it, without an image
 
 
+_CREATED: set[str] = set()  # analysis ids this process made, for the leftover guard below
+
+
 def _aid() -> str:
-    return "c" + secrets.token_hex(5)
+    aid = "c" + secrets.token_hex(5)
+    _CREATED.add(aid)
+    return aid
 
 
 def _nothing_left(client: docker.DockerClient, settings: Settings, aid: str) -> None:
@@ -143,8 +148,8 @@ def test_detect(profile: Profile, hp_settings: Settings, docker_engine: docker.D
 @pytest.fixture(autouse=True)
 def _no_leftovers(hp_settings: Settings, docker_engine: docker.DockerClient) -> Iterator[None]:
     yield
-    # every case cleans up after itself; this only guards against a test bug leaving a device behind
-    for c in docker_engine.containers.list(all=True, filters={"label": f"{hp_settings.label_role}=device"}):
-        if c.labels.get(hp_settings.label_analysis, "").startswith("c") and c.name.startswith(("hp-twin-c", "hp-android-c")):
-            aid = c.labels[hp_settings.label_analysis]
-            cleanup(docker_engine, hp_settings, aid, extra=(containment.remove_rules,))
+    # Every case cleans up after itself; this only guards against a test bug
+    # leaving a device behind.  It touches only this process' own analyses:
+    # other xdist workers run the other cases (and their devices) meanwhile.
+    while _CREATED:
+        cleanup(docker_engine, hp_settings, _CREATED.pop(), extra=(containment.remove_rules,))
