@@ -143,7 +143,8 @@ def run_analysis(
         clock = session.start_firmware(bundle, float(int(time.time())))
         # issue 9: the baselines the health section and the rootfs limit count from
         dog.baseline()
-        state.health.update(limits=limits_view(settings), device_cpus=settings.device_limits.nano_cpus / 1e9,
+        device_cpus = (settings.android_nano_cpus if profile == "android" else settings.device_limits.nano_cpus) / 1e9
+        state.health.update(limits=limits_view(settings), device_cpus=device_cpus,
                             device_start=sample_container(client, booted.container_id, session.health_mounts))
 
         def on_progress(hours: float) -> None:
