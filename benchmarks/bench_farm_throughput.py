@@ -71,6 +71,45 @@ def wait_ready(client: SandboxClient, server: subprocess.Popen[bytes], log: Path
             time.sleep(0.2)
 
 
+def leftovers(settings: Settings, analysis_ids: list[str]) -> dict[str, list[str]]:
+    """What of ``analysis_ids`` is still on the host: containers, networks, firewall rules
+    (found by their labels and ``honeyphone:<id>`` comments, in one pass each)."""
+    from sandbox.network.containment import COMMENT_PREFIX, list_rules
+    from sandbox.network.iptables import ListedRule
+
+    wanted = set(analysis_ids)
+    engine = docker_client(settings)
+    has_label = {"label": [settings.label_analysis]}
+    found: dict[str, list[str]] = {
+        "containers": sorted(str(c.name) for c in engine.containers.list(all=True, filters=has_label)
+                             if c.labels.get(settings.label_analysis) in wanted),
+        "networks": sorted(str(n.name) for n in engine.networks.list(filters=has_label)
+                           if (n.attrs.get("Labels") or {}).get(settings.label_analysis) in wanted),
+        "rules": sorted(r.describe() for r in list_rules(None)
+                        if (ListedRule(r.chain, r.spec).comment or "").removeprefix(COMMENT_PREFIX) in wanted),
+    }
+    engine.close()
+    return found
+
+
+def leave_nothing(settings: Settings, analysis_ids: list[str], adb_ports: list[int]) -> dict[str, list[str]]:
+    """Kill the adb servers on ``adb_ports`` and remove whatever of ``analysis_ids`` is left
+    (containers, networks, firewall rules; by id only: other analyses on this host stay).
+    Returns what was found before removing it: all lists empty when the run cleaned up after itself."""
+    for port in adb_ports:
+        AdbServer(settings.adb_path, port).kill()
+    found = leftovers(settings, analysis_ids)
+    names = set(found["containers"]) | set(found["networks"])
+    rules = "\n".join(found["rules"])
+    dirty = [aid for aid in analysis_ids if aid in rules or any(aid in n for n in names)]
+    if dirty:
+        engine = docker_client(settings)
+        for aid in dirty:
+            cleanup(engine, settings, aid, extra=(remove_rules,))
+        engine.close()
+    return found
+
+
 def run_config(slots: int, args: argparse.Namespace, archive: Path, tmp: Path) -> dict[str, object]:
     tmp.mkdir(parents=True, exist_ok=True)
     data = tmp / f"slots{slots}"
@@ -135,10 +174,7 @@ def run_config(slots: int, args: argparse.Namespace, archive: Path, tmp: Path) -
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(10)
-        AdbServer(settings.adb_path, adb_port).kill()
-        engine = docker_client(settings)
-        for aid in ids:  # by id only: other analyses on this host stay
-            cleanup(engine, settings, aid, extra=(remove_rules,))
+        leave_nothing(settings, ids, [adb_port])
 
 
 def main() -> int:

@@ -39,10 +39,12 @@ if ! docker info >/dev/null 2>&1; then
   if command -v systemctl >/dev/null 2>&1 && systemctl start docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     say "started docker with systemd"
   else
+    # nohup, in its own session; its PID goes to /run/honeyphone-dockerd.pid and
+    # the exact command line to /run/honeyphone-dockerd.cmd, so that
+    # scripts/restart-dockerd.sh (the "Docker daemon restarted" fault test) can
+    # restart this very daemon the same way.
     say "starting dockerd in the background (log: /var/log/honeyphone-dockerd.log)"
-    nohup dockerd >/var/log/honeyphone-dockerd.log 2>&1 &
-    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-    docker info >/dev/null 2>&1 || die "dockerd did not come up; see /var/log/honeyphone-dockerd.log"
+    scripts/restart-dockerd.sh --start || die "dockerd did not come up; see /var/log/honeyphone-dockerd.log"
   fi
 fi
 

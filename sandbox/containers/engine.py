@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from ..errors import EnvironmentProblem
 from ..settings import Settings
@@ -25,3 +26,21 @@ def docker_client(settings: Settings) -> docker.DockerClient:
             "or run `make demo`, which does both",
         ) from exc
     return client
+
+
+def fresh_connection_error(settings: Settings, timeout: float = 5.0) -> str | None:
+    """None when the engine answers a ping on a new connection; else why not.
+
+    A pooled client may still be served by an engine that is shutting down;
+    a new connection is refused from the moment it begins to.
+    """
+    try:
+        client = (docker.DockerClient(base_url=settings.docker_url, timeout=int(timeout))
+                  if settings.docker_url else docker.from_env(timeout=int(timeout)))
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        return str(exc).removeprefix("Error while fetching server API version: ")[:300]
+    return None

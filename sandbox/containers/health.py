@@ -21,8 +21,13 @@ read instead of raising, except for an engine that does not answer at all.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -38,6 +43,91 @@ class EngineUnavailable(HoneyphoneError):
 
 
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, ConnectionError)
+
+
+class EngineWatch:
+    """Notices the engine going away (stopped or restarting), even when it is back before anyone looks.
+
+    A restart is not always seen as an error: the engine keeps serving the
+    connections it has while it stops every container, and the client's
+    pool reconnects to the new engine without a word, so a watcher may just
+    find its containers exited (code 0 after a SIGTERM) on a healthy engine.
+    Two facts tell an engine restart from a container's own death:
+
+    * an event stream held open from ``start()`` on ends only when the
+      engine process exits (or the connection to it breaks);
+    * while it shuts down, the engine takes no new connection (it closes its
+      socket first, then stops the containers, then exits).
+
+    ``went_away()`` checks both; call it when a container was found dead.
+    ``close()`` ends the stream (so does garbage collection of the watch).
+    """
+
+    def __init__(self, client: docker.DockerClient, fresh: Callable[[], str | None]) -> None:
+        self._client = client
+        self._fresh = fresh
+        self._state = _StreamState()
+
+    def start(self) -> None:
+        """Open the event stream (idempotent); an engine that does not answer counts as gone."""
+        st = self._state
+        with st.lock:
+            if st.stream is not None or st.ended is not None or st.closed:
+                return
+            try:
+                # Daemon events (a configuration reload) are rare: the stream idles until it ends.
+                st.stream = self._client.events(decode=True, filters={"type": "daemon"})
+            except ENGINE_ERRORS as exc:
+                st.ended = f"it did not answer ({exc})"
+                return
+            # The thread holds the state, not the watch, so that dropping the watch closes the stream.
+            threading.Thread(target=_follow, args=(st, st.stream, time.time()), name="engine-watch",
+                             daemon=True).start()
+            weakref.finalize(self, _close, st)
+
+    def went_away(self) -> str | None:
+        """Why the engine is known to have gone away since ``start()``; None when it did not."""
+        with self._state.lock:
+            if self._state.ended is not None:
+                return self._state.ended
+        why = self._fresh()
+        if why is not None:
+            return f"it was shutting down: a new connection failed: {why}"
+        return None
+
+    def close(self) -> None:
+        _close(self._state)
+
+
+@dataclass
+class _StreamState:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stream: Any = None
+    ended: str | None = None
+    closed: bool = False
+
+
+def _follow(st: _StreamState, stream: Any, started: float) -> None:
+    try:
+        for _event in stream:
+            pass
+        how = "its event stream ended"
+    except Exception as exc:  # the connection broke: the engine went away all the same
+        how = f"its event stream broke ({exc})"
+    with st.lock:
+        if not st.closed and st.ended is None:
+            st.ended = f"{how} {time.time() - started:.1f}s after the watch began: it stopped or restarted"
+
+
+def _close(st: _StreamState) -> None:
+    with st.lock:
+        st.closed = True
+        stream, st.stream = st.stream, None
+    if stream is not None:
+        try:
+            stream.close()
+        except Exception:
+            pass
 
 
 @dataclass(frozen=True)

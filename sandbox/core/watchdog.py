@@ -11,6 +11,11 @@ confusing adb error, or worse finish "clean" with half the evidence.  So:
   died, raising ``AnalysisFault`` with the precise reason;
 * after any other error, ``explain()`` says which death (or full disk, or
   silent engine) caused it, so the outcome names the cause, not the symptom;
+* a container found dead is blamed on the engine when the engine is known
+  to have stopped or restarted meanwhile (``EngineWatch``: its event stream
+  ended, or it refuses new connections while shutting down), since a
+  restart stops every container with a plain exit code 0 and the engine
+  may be back by the next poll;
 * it also enforces the two storage limits the engine cannot: bytes the
   device or fakenet wrote to their root file system (``rootfs_write_bytes``,
   over a baseline taken when the firmware starts) and the pcap's size
@@ -27,8 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import docker.errors
 
-from ..containers.health import ENGINE_ERRORS, EngineUnavailable, container_state, rootfs_written_bytes
+from ..containers.engine import fresh_connection_error
+from ..containers.health import (
+    ENGINE_ERRORS,
+    EngineUnavailable,
+    EngineWatch,
+    container_state,
+    rootfs_written_bytes,
+)
 from ..errors import HoneyphoneError
 from ..network.capture import Capture
 from ..settings import Settings
@@ -105,6 +118,8 @@ class Watchdog:
                  *, interval: float = 1.0, size_interval: float = 2.0) -> None:
         self._client = client
         self._limits = settings.device_limits
+        # A dead container may only be the engine restarting (it stops them all): this tells.
+        self._engine = EngineWatch(client, lambda: fresh_connection_error(settings))
         self._artifacts = artifacts_dir
         self._interval = interval
         self._size_interval = size_interval
@@ -124,11 +139,14 @@ class Watchdog:
 
         def tracked(ev: ProgressEvent) -> None:
             self.stage = ev.stage
+            if ev.stage in (Stage.FINISHED, Stage.FAILED, Stage.CANCELLED):
+                self._engine.close()  # the outcome is decided: nothing more to explain
             progress(ev)
 
         return tracked
 
     def watch(self, role: str, container_id: str) -> None:
+        self._engine.start()
         self._containers[role] = container_id
 
     def unwatch(self, role: str) -> None:
@@ -189,6 +207,10 @@ class Watchdog:
             if st.status == "gone" and ignore_gone:
                 continue  # after an error, a failed boot's own cleanup may have removed it
             if not st.alive:
+                engine = self._engine.went_away()
+                if engine is not None:  # the engine stopped or restarted and took the container down
+                    return (f"the Docker engine stopped answering {self._during()} ({engine}; "
+                            f"{ROLE_WORDS.get(role, role)} went down with it: {st.describe()})"), True
                 return f"{ROLE_WORDS.get(role, role)} died {self._during()} ({st.describe()})", not st.oom_killed
         cap = self._capture
         if cap is not None:
@@ -256,17 +278,22 @@ class Watchdog:
             return (f"the artifact disk is full {self._during()} "
                     f"({full.strerror or 'No space left on device'}{where})")
         engine = _engine_error(exc)
-        if engine is not None:
+        answered = isinstance(engine, docker.errors.APIError)  # the engine answered, with an error
+        if engine is not None and not answered:
             return f"the Docker engine stopped answering {self._during()} ({engine})"
         reason = self._fault.message if self._fault is not None else None
         if reason is None:
             try:
                 found = self._find_death(ignore_gone=True)
             except Exception:  # explaining must never raise
-                return None
-            if found is None:
+                found = None
+            if found is None:  # no death behind it; an engine error still says what happened
+                if isinstance(engine, docker.errors.NotFound):
+                    return (f"a container or network of the analysis disappeared {self._during()} "
+                            f"(the engine said: {engine})")
+                if answered:
+                    return f"the Docker engine refused a request {self._during()} ({engine})"
                 return None
             reason = found[0]
         first = (exc.message if isinstance(exc, HoneyphoneError) else str(exc)).strip().splitlines()
         return reason + (f"; then: {first[0][:200]}" if first else "")
-

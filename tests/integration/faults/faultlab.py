@@ -10,7 +10,6 @@ temp files.  A uniquely named module rather than conftest.py, so
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import threading
@@ -210,10 +209,20 @@ class Tmpfs:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def engine_restart_command() -> list[str] | None:
-    """How this host restarts dockerd, when it is a managed service; else None."""
-    if shutil.which("systemctl") and subprocess.run(["systemctl", "is-active", "--quiet", "docker"]).returncode == 0:
-        return ["systemctl", "restart", "docker"]
-    if shutil.which("service") and os.path.exists("/etc/init.d/docker"):
-        return ["service", "docker", "restart"]
-    return None
+RESTART_DOCKERD = HERE.parents[2] / "scripts" / "restart-dockerd.sh"
+
+
+def engine_restart_command() -> tuple[list[str] | None, str]:
+    """How to restart this host's dockerd: ``(command, how)``, or ``(None, why not)``.
+
+    scripts/restart-dockerd.sh decides, for tests and people alike: the dockerd
+    that scripts/setup-host.sh started (its pidfile names a live dockerd) is
+    stopped and started again the same way; else a systemd docker.service is
+    restarted.  ``service docker restart`` is never used: the SysV script only
+    stops a dockerd it started itself, so on a host whose engine was started
+    otherwise it restarts nothing (see the script).
+    """
+    p = subprocess.run([str(RESTART_DOCKERD), "--how"], capture_output=True, text=True, timeout=60)
+    if p.returncode == 0:
+        return [str(RESTART_DOCKERD)], p.stdout.strip()
+    return None, p.stderr.strip()

@@ -11,8 +11,11 @@ directory, and the pcap, if any, is still a valid pcap.
 The clock runs at 1800x so fast-forward lasts 12 s of real time: long
 enough to inject a fault into, short on a shared 2-core machine.  Killing
 a worker or the orchestrator is covered by tests/integration/api.  The
-Docker daemon restart disturbs every container on the host: it runs only
-with HONEYPHONE_DESTRUCTIVE_TESTS=1.
+Docker daemon restart disturbs every container on the host: it is marked
+``destructive`` and runs only with HONEYPHONE_DESTRUCTIVE_TESTS=1, which
+scripts/test.sh sets in a serial step of its own after the main run, when
+the engine is the dockerd scripts/setup-host.sh started (restarted by
+scripts/restart-dockerd.sh).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from faultlab import (
     assert_valid_pcap_if_any,
     bridge_of,
     engine_restart_command,
+    leftovers,
     report_incidents,
     run,
     tcpdump_pids,
@@ -156,28 +160,37 @@ def test_artifact_disk_full(slow: Settings, docker_engine: docker.DockerClient, 
     assert_valid_pcap_if_any(r.out / "capture.pcap")
 
 
+@pytest.mark.destructive
 @pytest.mark.skipif(os.environ.get("HONEYPHONE_DESTRUCTIVE_TESTS") != "1",
-                    reason="restarts the Docker daemon, which disturbs every container on the host; "
-                           "set HONEYPHONE_DESTRUCTIVE_TESTS=1 on a machine of your own")
+                    reason="restarts the Docker daemon, which disturbs every container on the host: "
+                           "scripts/test.sh runs it alone after the main run, with HONEYPHONE_DESTRUCTIVE_TESTS=1, "
+                           "when the engine is the one scripts/setup-host.sh started")
 def test_docker_daemon_restarted(slow: Settings, docker_engine: docker.DockerClient, tmp_path: Path) -> None:
-    command = engine_restart_command()
+    command, how = engine_restart_command()
     if command is None:
-        pytest.skip("dockerd is not a managed service here (no systemctl/service unit to restart it)")
+        pytest.skip(f"cannot restart the Docker daemon here: {how}")
     r = run(slow, docker_engine, HELLO, tmp_path / "out", HOURS)
     r.wait_fast_forward()
     time.sleep(1.0)
-    subprocess.run(command, check=True, timeout=180)
+    before = leftovers(docker_engine, slow, r.aid)  # what the analysis had when the engine went away
+    assert before["containers"] and before["networks"] and before["rules"] and before["bridge"], before
+    t0 = time.monotonic()
+    restart = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    restarted_after = time.monotonic() - t0
+    assert restart.returncode == 0, f"{command} failed: {restart.stderr}"
     outcome = r.wait(timeout=400)
+    failed_after = r.ended_at(Stage.FAILED) - t0
+    ended_after = time.monotonic() - t0
     assert outcome.error is not None
-    assert ("the Docker engine stopped answering during fast-forward" in outcome.error
-            or "died during fast-forward" in outcome.error), outcome.error
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            docker_engine.ping()
-            break
-        except Exception:
-            assert time.monotonic() < deadline, "the engine did not come back"
-            time.sleep(1)
+    assert outcome.error.startswith("the Docker engine stopped answering during fast-forward"), outcome.error
+    assert outcome.retryable  # the engine is back: another attempt may succeed
+    assert 0 <= failed_after < HORIZON_S, f"the restart was noticed {failed_after:.1f}s after it began"
+    docker_engine.ping()  # the helper waited for `docker info`
     assert_nothing_left(docker_engine, slow, r.aid)
     assert_valid_pcap_if_any(r.out / "capture.pcap")
+    # The figures the issue asks for (shown with -s or -rP).
+    print(f"\nengine restart ({how}): {restarted_after:.1f}s; analysis failed {failed_after:.1f}s after the "
+          f"restart began and returned (cleanup done) after {ended_after:.1f}s; reason: {outcome.error}; "
+          f"cleaned up: {len(before['containers'])} containers {before['containers']}, "
+          f"{len(before['networks'])} network(s), {len(before['rules'])} firewall rules, the bridge "
+          f"{bridge_of(r.aid)}, tcpdump {before['tcpdump']}, {len(before['temp_files'])} temp files")
