@@ -12,7 +12,6 @@ commands, in the right order, and handles the answers.
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,11 +35,10 @@ from sandbox.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "device"))  # the scripted shells live there
 from fake_android import FakeAlarm  # noqa: E402
+from android_bundle import PACKAGE as PKG, fota_bundle  # noqa: E402
 from fake_emulator import FakeEmulator  # noqa: E402
 
 H = 3600.0
-APK = Path(__file__).resolve().parents[1] / "device" / "fixtures" / "apk" / "fota-fixture.apk"
-PKG = "com.honeyphone.fixture.fota"
 T0 = 1_700_000_000.0
 
 
@@ -54,14 +52,8 @@ def twin_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture()
 def bundle(tmp_path: Path) -> Any:
-    src = tmp_path / "fw"
-    (src / "apps").mkdir(parents=True)
-    shutil.copy(APK, src / "apps" / "Fota.apk")
-    (src / "firmware.toml").write_text(
-        '[firmware]\nname = "fota"\nversion = "1"\nprofile = "android"\n\n[[apps]]\npath = "apps/Fota.apk"\n')
-    b = load_bundle(src, Settings().bundle_limits, tmp_path / "work")
-    yield b
-    b.cleanup()
+    with fota_bundle(tmp_path) as b:
+        yield b
 
 
 class Harness:

@@ -75,7 +75,7 @@ class FakeEmulator(FakeAndroid):
         if self.verity_pending_off:
             self.verity, self.verity_pending_off = False, False
         for path in self.files:
-            if m := re.fullmatch(r"/system/priv-app/([^/]+)/\1\.apk", path):
+            if re.fullmatch(r"/system/priv-app/([^/]+)/\1\.apk", path):
                 pkg = self.files.get(f"{path}.package", b"").decode()
                 if pkg:
                     self.packages[pkg] = path
@@ -189,7 +189,7 @@ class FakeEmulator(FakeAndroid):
         if cmd == "avbctl disable-verification":
             self.verity_pending_off = True
             return "Successfully disabled verification on the slot\nReboot the device for changes to take effect.\n", 0
-        if m := re.fullmatch(r"touch (/system/\S+) && rm -f \1", cmd):
+        if re.fullmatch(r"touch (/system/\S+) && rm -f \1", cmd):
             return "", 0 if self.system_writable else 1
         if m := re.fullmatch(r"pm path (\S+)", cmd):
             path = self.packages.get(m.group(1))
@@ -198,7 +198,7 @@ class FakeEmulator(FakeAndroid):
             return ("", 0) if m.group(2) in ("android.permission.READ_SMS", "android.permission.READ_CONTACTS") else (
                 f"Exception occurred while executing 'grant':\njava.lang.SecurityException: Permission {m.group(2)} "
                 "requested by ... is not a changeable permission type\n", 255)
-        if m := re.fullmatch(r"(chown|chmod|chcon) .*", cmd):
+        if re.fullmatch(r"(chown|chmod|chcon) .*", cmd):
             return "", 0
         if m := re.fullmatch(r"cp (\S+) /system/etc/security/cacerts/(\S+)", cmd):
             if not self.system_writable:
@@ -224,7 +224,7 @@ class FakeEmulator(FakeAndroid):
         if cmd.startswith("iptables -w -I "):
             self.iptables.append(cmd[len("iptables -w -I "):])
             return "", 0
-        if m := re.fullmatch(r"mkdir -p (\S+)", cmd):
+        if re.fullmatch(r"mkdir -p (\S+)", cmd):
             return "", 0
         if m := re.fullmatch(r"ls (\S+)", cmd):
             d = m.group(1).rstrip("/") + "/"

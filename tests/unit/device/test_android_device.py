@@ -5,15 +5,14 @@ plan and files, the emulator container's arguments."""
 from __future__ import annotations
 
 import shlex
-import shutil
 from pathlib import Path
 from typing import cast
 from xml.etree import ElementTree
 
 import pytest
+from android_bundle import fota_bundle
 from fake_android import FakeAndroid
 
-from sandbox.bundle import load_bundle
 from sandbox.clock.base import DeviceClock
 from sandbox.clock.twin_clock import ClockConfig, TwinClock
 from sandbox.containers.emulator_container import EMULATOR_CAPS, emulator_create_kwargs
@@ -73,16 +72,8 @@ def test_privapp_permissions_xml_grants_what_the_manifest_requests(tmp_path: Pat
 
 
 def test_plan_apps_from_a_bundle(tmp_path: Path) -> None:
-    src = tmp_path / "fw"
-    (src / "apps").mkdir(parents=True)
-    shutil.copy(APK, src / "apps" / "Fota Provider.apk")
-    (src / "firmware.toml").write_text(
-        '[firmware]\nname = "fota"\nversion = "1"\nprofile = "android"\n\n[[apps]]\npath = "apps/Fota Provider.apk"\n')
-    bundle = load_bundle(src, Settings().bundle_limits, tmp_path / "work")
-    try:
+    with fota_bundle(tmp_path, "Fota Provider.apk") as bundle:
         (app,) = plan_apps(bundle)
-    finally:
-        bundle.cleanup()
     assert app.name == "Fota_Provider"
     assert app.apk_path == "/system/priv-app/Fota_Provider/Fota_Provider.apk"
     assert app.permissions_path == "/system/etc/permissions/privapp-permissions-com.honeyphone.fixture.fota.xml"

@@ -11,15 +11,14 @@ steps and that each answer is read correctly.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from android_bundle import PACKAGE as PKG, fota_bundle
 from fake_emulator import FakeEmulator
-from sandbox.bundle import load_bundle
 from sandbox.device.emulator import AndroidHandle, after_reboot, install_firmware
 from sandbox.device.privapp import plan_apps
 from sandbox.errors import DeviceError
@@ -28,9 +27,7 @@ from sandbox.network.trust_android import APEX_CACERTS, AndroidTrust
 from sandbox.settings import Settings
 
 HERE = Path(__file__).parent
-APK = HERE / "fixtures" / "apk" / "fota-fixture.apk"
 PEM = (HERE / "fixtures" / "ca" / "mitm-ca.pem").read_bytes()
-PKG = "com.honeyphone.fixture.fota"
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +37,8 @@ def _no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture()
 def apps(tmp_path: Path) -> Any:
-    src = tmp_path / "fw"
-    (src / "apps").mkdir(parents=True)
-    shutil.copy(APK, src / "apps" / "Fota.apk")
-    (src / "firmware.toml").write_text(
-        '[firmware]\nname = "fota"\nversion = "1"\nprofile = "android"\n\n[[apps]]\npath = "apps/Fota.apk"\n')
-    bundle = load_bundle(src, Settings().bundle_limits, tmp_path / "work")
-    yield plan_apps(bundle)
-    bundle.cleanup()
+    with fota_bundle(tmp_path) as bundle:
+        yield plan_apps(bundle)
 
 
 def _install(monkeypatch: pytest.MonkeyPatch, fake: FakeEmulator, apps: Any) -> tuple[AndroidHandle, AndroidTrust]:
