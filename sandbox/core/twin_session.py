@@ -21,7 +21,7 @@ from ..device.device import Device
 from ..device.firmware import ServiceWrap, install_twin_bundle, start_services
 from ..device.twin import TwinHandle, boot_twin, hpctl_via_engine
 from ..errors import DeviceError, HoneyphoneError
-from ..monitor.strace_cmd import strace_argv
+from ..monitor.strace_cmd import strace_options
 from ..network.routing import fence_adbd, route_via
 from ..network.trust import install_ca_twin
 from .planting import PlantReport, plant
@@ -34,8 +34,7 @@ LOG_DIR = "/data/honeyphone/logs"
 
 def wrap_for_strace(name: str, user: str) -> ServiceWrap:
     """Each service runs under its own strace, writing ``TRACE_DIR/<name>.strace``."""
-    prefix = strace_argv(["__CMD__"], f"{TRACE_DIR}/{name}.strace")
-    prefix = prefix[: prefix.index("--")]
+    prefix = strace_options(f"{TRACE_DIR}/{name}.strace")
     if user != "root":
         prefix += ["-u", user]
     return ServiceWrap(argv_prefix=[*prefix, "--"], prefix_drops_privileges=True)

@@ -97,6 +97,35 @@ def trace_expression(syscalls: Sequence[str] = TRACED_SYSCALLS) -> str:
     return "trace=" + ",".join(syscalls)
 
 
+def _common_options(strace: str, output: str, *, comm: bool, string_limit: int, signals: str) -> list[str]:
+    """What every trace shares, so one parser reads them all."""
+    argv = [strace, "-f", "-q", "-o", output, "-ttt", "-yy"]
+    if comm:
+        argv.append("-Y")
+    return argv + ["-s", str(string_limit), "-e", "signal=" + signals, "-e", trace_expression()]
+
+
+def strace_options(
+    output: str,
+    *,
+    strace: str = "strace",
+    seccomp_bpf: bool = True,
+    string_limit: int = DEFAULT_STRING_LIMIT,
+) -> list[str]:
+    """strace and its options, up to (not including) the ``--`` before the command.
+
+    For wrappers that add options of their own (``-u USER``) before ``--``.
+    """
+    if not output:
+        raise ValueError("output path must not be empty")
+    if string_limit < 1:
+        raise ValueError("string_limit must be positive")
+    argv = _common_options(strace, output, comm=True, string_limit=string_limit, signals=FATAL_SIGNALS)
+    if seccomp_bpf:
+        argv.append("--seccomp-bpf")
+    return argv
+
+
 def strace_argv(
     command: Sequence[str],
     output: str,
@@ -112,31 +141,8 @@ def strace_argv(
     """
     if not command:
         raise ValueError("command must not be empty")
-    if not output:
-        raise ValueError("output path must not be empty")
-    if string_limit < 1:
-        raise ValueError("string_limit must be positive")
-    argv = [
-        strace,
-        "-f",
-        "-q",
-        "-o",
-        output,
-        "-ttt",
-        "-yy",
-        "-Y",
-        "-s",
-        str(string_limit),
-        "-e",
-        "signal=" + FATAL_SIGNALS,
-        "-e",
-        trace_expression(),
-    ]
-    if seccomp_bpf:
-        argv.append("--seccomp-bpf")
-    argv.append("--")
-    argv.extend(command)
-    return argv
+    options = strace_options(output, strace=strace, seccomp_bpf=seccomp_bpf, string_limit=string_limit)
+    return [*options, "--", *command]
 
 
 def strace_attach_argv(
@@ -160,10 +166,7 @@ def strace_attach_argv(
         raise ValueError("pids must be positive")
     if not output:
         raise ValueError("output path must not be empty")
-    argv = [strace, "-f", "-q", "-o", output, "-ttt", "-yy"]
-    if comm:
-        argv.append("-Y")
-    argv += ["-s", str(string_limit), "-e", "signal=none", "-e", trace_expression()]
+    argv = _common_options(strace, output, comm=comm, string_limit=string_limit, signals="none")
     for pid in pids:
         argv += ["-p", str(int(pid))]
     return argv
