@@ -221,14 +221,7 @@ def _b64_run(big: bytes, s: int, hi: int) -> bytes:
     """The base64-alphabet run starting at ``s`` (the trigger guarantees its
     minimum length) plus up to two ``=``; class-mapped windows instead of a
     regex, which would step through a long blob byte by byte."""
-    w = 64
-    while True:
-        z0 = min(hi, s + w)
-        k = big[s:z0].translate(_B64_MAP).find(b".")
-        if k >= 0 or z0 == hi:
-            z = z0 if k < 0 else s + k
-            break
-        w *= 8
+    z = _run_end(big, s, hi, _B64_MAP, 64, 8)
     pad = 0
     while pad < 2 and z + pad < hi and big[z + pad] == 0x3D:
         pad += 1
@@ -415,15 +408,19 @@ def _run_bounds(big: bytes, p: int, lo: int, hi: int, table: bytes) -> tuple[int
         if a > a0 or a0 == lo:
             break
         w *= 4
-    w = 256
+    return a, _run_end(big, p, hi, table, 256, 4)
+
+
+def _run_end(big: bytes, p: int, hi: int, table: bytes, w: int, grow: int) -> int:
+    """End (exclusive, at most ``hi``) of the run of ``table``-class bytes from
+    ``p``: class-mapped windows of ``w`` bytes, ``grow`` times larger while the
+    run reaches their edge."""
     while True:
         z0 = min(hi, p + w)
         k = big[p:z0].translate(table).find(b".")
         if k >= 0 or z0 == hi:
-            z = z0 if k < 0 else p + k
-            break
-        w *= 4
-    return a, z
+            return z0 if k < 0 else p + k
+        w *= grow
 
 
 class Scanner:
