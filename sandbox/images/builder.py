@@ -152,24 +152,33 @@ class ImageBuilder:
                                        env=os.environ if env is None else env)
         t0 = time.monotonic()
         tag = self.tag_for(name)
-        context = images_dir(self._settings) / name
-        if not (context / "Dockerfile").is_file():
-            raise ImageError(f"no Dockerfile at {context}", fix="run from a Honeyphone checkout or set HONEYPHONE_IMAGES_DIR")
+        context = self._context(name)
         base = self.ensure_base()
         base_id = self._image_id(base) or base
         digest = context_hash(context, extra=base_id)
         label = f"{self._settings.label_prefix}.context-sha256"
-        if not force:
-            try:
-                existing = self._client.images.get(tag)
-                if existing.labels.get(label) == digest:
-                    self._progress(f"{tag} is up to date")
-                    return BuildResult(name, tag, str(existing.id), True, base, time.monotonic() - t0)
-            except docker.errors.ImageNotFound:
-                pass
+        if not force and (cached := self._up_to_date(name, tag, label, digest, base, t0)) is not None:
+            return cached
         self._progress(f"building {tag} on {base}")
         image_id = self._docker_build(context, tag, base, {label: digest, self._settings.label_role: f"image-{name}"})
         return BuildResult(name, tag, image_id, False, base, time.monotonic() - t0)
+
+    def _context(self, name: str) -> Path:
+        context = images_dir(self._settings) / name
+        if not (context / "Dockerfile").is_file():
+            raise ImageError(f"no Dockerfile at {context}", fix="run from a Honeyphone checkout or set HONEYPHONE_IMAGES_DIR")
+        return context
+
+    def _up_to_date(self, name: str, tag: str, label: str, digest: str, base: str, t0: float) -> BuildResult | None:
+        """The existing image when its context label says it was built from exactly this context."""
+        try:
+            existing = self._client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            return None
+        if existing.labels.get(label) != digest:
+            return None
+        self._progress(f"{tag} is up to date")
+        return BuildResult(name, tag, str(existing.id), True, base, time.monotonic() - t0)
 
     def _build_android(
         self, api: int, *, force: bool, sdk: Path | None, download: bool, env: Mapping[str, str]
@@ -184,22 +193,14 @@ class ImageBuilder:
         if source is None and not download:
             raise no_sdk_error(api, env)
         tag = self.tag_for("android", api)
-        context = images_dir(self._settings) / "android"
-        if not (context / "Dockerfile").is_file():
-            raise ImageError(f"no Dockerfile at {context}", fix="run from a Honeyphone checkout or set HONEYPHONE_IMAGES_DIR")
+        context = self._context("android")
         base = self.ensure_base()
         base_id = self._image_id(base) or base
         sdk_id = source.fingerprint(api) if source else "download"
         digest = context_hash(context, extra=f"{base_id}:{api}:{sdk_id}")
         label = f"{self._settings.label_prefix}.context-sha256"
-        if not force:
-            try:
-                existing = self._client.images.get(tag)
-                if existing.labels.get(label) == digest:
-                    self._progress(f"{tag} is up to date")
-                    return BuildResult("android", tag, str(existing.id), True, base, time.monotonic() - t0)
-            except docker.errors.ImageNotFound:
-                pass
+        if not force and (cached := self._up_to_date("android", tag, label, digest, base, t0)) is not None:
+            return cached
         tmp_root = self._settings.data_dir / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
         labels = {label: digest, self._settings.label_role: "image-android", f"{self._settings.label_prefix}.api": str(api)}
