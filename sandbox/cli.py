@@ -205,6 +205,9 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_fleet import add_scenario_options
+    from .core.analysis import Scenario
+
     p = argparse.ArgumentParser(prog="honeyphone", description="Catch phone firmware stealing personal data.")
     p.add_argument("--data-dir", type=Path, help="where analyses, artifacts and the store live")
     sub = p.add_subparsers(dest="command", required=True)
@@ -223,12 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", help="analyze a firmware bundle on this machine and print the verdict")
     an.add_argument("bundle", help="bundle directory, .tar.gz or .zip")
-    an.add_argument("--hours", type=float, default=96.0, help="device hours to fast-forward (default 96)")
-    an.add_argument("--seed", type=int, default=0, help="canary seed (default 0)")
-    an.add_argument("--contacts", type=int, default=25)
-    an.add_argument("--sms", type=int, default=40)
-    an.add_argument("--calls", type=int, default=30)
-    an.add_argument("--locale", default="en_US")
+    add_scenario_options(an, hours_help="device hours to fast-forward (default 96)",
+                         seed_help="canary seed (default 0)", defaults=Scenario())
     an.add_argument("--clock-rate", type=float, help="device seconds per real second (default from settings)")
     an.add_argument("--report-json", help="write the JSON report here")
     an.add_argument("--artifacts", help="keep artifacts (pcap, flows, syscalls, report) in this directory")

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from .cli_fleet import _client_options, _client_security, rpc_errors
+from .cli_fleet import _client_options, _client_security, add_scenario_options, rpc_errors
 from .core.analysis import Scenario
 from .errors import HoneyphoneError
 from .settings import Settings
@@ -163,12 +163,8 @@ def add_campaign_command(sub: Any) -> None:
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML summary here")
     p.add_argument("--reports", metavar="DIR",
                    help="save each version's report here (default: FILE.reports/ next to --html, else not saved)")
-    p.add_argument("--hours", type=float, help="device hours to simulate (default 96)")
-    p.add_argument("--seed", type=int, help="canary seed, the same for every version (default 0)")
-    p.add_argument("--contacts", type=int)
-    p.add_argument("--sms", type=int)
-    p.add_argument("--calls", type=int)
-    p.add_argument("--locale")
+    add_scenario_options(p, hours_help="device hours to simulate (default 96)",
+                         seed_help="canary seed, the same for every version (default 0)")
     p.add_argument("--slots", type=int, help="slots of the embedded worker (default: one per version the host holds)")
     _client_options(p)
     p.set_defaults(func=cmd_campaign)

@@ -338,6 +338,19 @@ def cmd_artifacts(args: argparse.Namespace, settings: Settings) -> int:
 # -- parser -------------------------------------------------------------------------
 
 
+def add_scenario_options(p: argparse.ArgumentParser, *, hours_help: str, seed_help: str,
+                         defaults: Scenario | None = None) -> None:
+    """``--hours --seed --contacts --sms --calls --locale``; without ``defaults``
+    they stay None and the server's scenario defaults apply."""
+    d = defaults
+    p.add_argument("--hours", type=float, default=None if d is None else d.hours, help=hours_help)
+    p.add_argument("--seed", type=int, default=None if d is None else d.seed, help=seed_help)
+    p.add_argument("--contacts", type=int, default=None if d is None else d.contacts)
+    p.add_argument("--sms", type=int, default=None if d is None else d.sms)
+    p.add_argument("--calls", type=int, default=None if d is None else d.calls)
+    p.add_argument("--locale", default=None if d is None else d.locale)
+
+
 def _client_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("server connection")
     g.add_argument("--server", metavar="ADDR", help="orchestrator address (default 127.0.0.1:50551)")
@@ -383,12 +396,8 @@ def add_fleet_commands(sub: Any) -> None:
     submit = sub.add_parser("submit", help="upload a bundle and queue an analysis; --wait to follow it")
     submit.add_argument("bundle", help="bundle directory, .tar, .tar.gz or .zip")
     submit.add_argument("--wait", action="store_true", help="follow progress; exit 0 clean, 1 leak, 3 suspicious, 2 incomplete")
-    submit.add_argument("--hours", type=float, help="device hours to simulate (1..720, default 96)")
-    submit.add_argument("--seed", type=int, help="scenario seed (default 0)")
-    submit.add_argument("--contacts", type=int)
-    submit.add_argument("--sms", type=int)
-    submit.add_argument("--calls", type=int)
-    submit.add_argument("--locale")
+    add_scenario_options(submit, hours_help="device hours to simulate (1..720, default 96)",
+                         seed_help="scenario seed (default 0)")
     submit.add_argument("--profile", choices=["twin", "android"])
     submit.add_argument("--priority", type=int, default=0, help="-100..100, higher first (default 0)")
     submit.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
