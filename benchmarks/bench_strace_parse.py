@@ -111,7 +111,7 @@ def generate(n: int, seed: int = 1) -> Iterator[str]:
             yield head + f'openat(AT_FDCWD</>, "{lib}", O_RDONLY|O_CLOEXEC <unfinished ...>\n'
             pending[tid] = f"<... openat resumed>) = {fd}<{lib}>"
         elif r < 0.84:
-            yield head + f'write(1</dev/null<char 1:3>>, "ok\\n", 3 <unfinished ...>\n'
+            yield head + 'write(1</dev/null<char 1:3>>, "ok\\n", 3 <unfinished ...>\n'
             pending[tid] = "<... write resumed>) = 3"
         elif r < 0.845:
             store = rng.choice(stores)

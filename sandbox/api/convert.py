@@ -8,7 +8,6 @@ enum values a newer client might send that this server does not know become
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
 
 from google.protobuf.timestamp_pb2 import Timestamp
 

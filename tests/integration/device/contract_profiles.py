@@ -82,6 +82,15 @@ def android_test_apk(tmp: Path) -> Path:
     return out
 
 
+def android_bundle_dir(src: Path, apk: Path, name: str) -> Path:
+    """A bundle directory (profile android) whose one app is ``apk``."""
+    (src / "apps").mkdir(parents=True)
+    shutil.copy(apk, src / "apps" / "Contract.apk")
+    (src / "firmware.toml").write_text(f'[firmware]\nname = "{name}"\nversion = "1"\nprofile = "android"\n\n'
+                                       '[[apps]]\npath = "apps/Contract.apk"\n')
+    return src
+
+
 class TwinProfile:
     name = "twin"
     android = False
@@ -180,12 +189,7 @@ class AndroidProfile:
         from sandbox.device.emulator import install_firmware
         from sandbox.device.privapp import plan_apps
 
-        apk = android_test_apk(tmp)
-        src = tmp / "android-fw"
-        (src / "apps").mkdir(parents=True)
-        shutil.copy(apk, src / "apps" / "Contract.apk")
-        (src / "firmware.toml").write_text('[firmware]\nname = "contract"\nversion = "1"\nprofile = "android"\n\n'
-                                           '[[apps]]\npath = "apps/Contract.apk"\n')
+        src = android_bundle_dir(tmp / "android-fw", android_test_apk(tmp), "contract")
         bundle = load_bundle(src, self.settings.bundle_limits, tmp / "work")
         try:
             handle = install_firmware(self._handle, self.server, self.settings, plan_apps(bundle))
@@ -220,13 +224,7 @@ class AndroidProfile:
         return f"printf {shlex.quote(request)} | nc -w 20 {shlex.quote(host)} 80 >/dev/null"
 
     def leak_bundle(self, tmp: Path) -> Path:
-        apk = android_test_apk(tmp)
-        src = tmp / "android-leak"
-        (src / "apps").mkdir(parents=True)
-        shutil.copy(apk, src / "apps" / "Contract.apk")
-        (src / "firmware.toml").write_text('[firmware]\nname = "contract-leak"\nversion = "1"\nprofile = "android"\n\n'
-                                           '[[apps]]\npath = "apps/Contract.apk"\n')
-        return src
+        return android_bundle_dir(tmp / "android-leak", android_test_apk(tmp), "contract-leak")
 
 
 Profile = TwinProfile | AndroidProfile

@@ -29,6 +29,7 @@ from typing import Any
 import docker
 import dpkt
 import pytest
+from hostnet import host_uplinks
 from faultlab import (
     EXAMPLES,
     HERE,
@@ -354,16 +355,6 @@ def other_device(hp: Settings, docker_engine: docker.DockerClient,
         capture.stop()
         handle.device.disconnect()
         cleanup(docker_engine, hp, aid)
-
-
-def host_uplinks() -> list[str]:
-    import subprocess
-
-    out = subprocess.run(["ip", "-o", "-4", "route", "show", "default"], capture_output=True, text=True).stdout
-    names = {line.split(" dev ")[1].split()[0] for line in out.splitlines() if " dev " in line}
-    if Path("/sys/class/net/docker0").exists():
-        names.add("docker0")
-    return sorted(names)
 
 
 def test_escape_attempts_end_at_the_fakenet_or_nowhere(

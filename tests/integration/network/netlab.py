@@ -16,13 +16,13 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import socket
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 import docker.errors
 import dpkt
+from hostnet import host_uplinks  # noqa: F401  (re-exported for the network tests)
 
 from sandbox.containers.cleanup import cleanup
 from sandbox.containers.network import DeviceNetwork, create_device_network
@@ -183,12 +183,3 @@ def read_pcap(path: Path) -> list[Packet]:
 def in_doc_ranges(addr: str) -> bool:
     ip = ipaddress.ip_address(addr)
     return any(ip in n for n in DOC_NETS)
-
-
-def host_uplinks() -> list[str]:
-    """The host's default-route interfaces and docker0: where a leak would leave or cross."""
-    out = subprocess.run(["ip", "-o", "-4", "route", "show", "default"], capture_output=True, text=True).stdout
-    names = {line.split(" dev ")[1].split()[0] for line in out.splitlines() if " dev " in line}
-    if Path("/sys/class/net/docker0").exists():
-        names.add("docker0")
-    return sorted(names)
