@@ -123,6 +123,11 @@ class Settings:
             kwargs["images_dir"] = Path(env["HONEYPHONE_IMAGES_DIR"])
         if env.get("HONEYPHONE_ANDROID_IMAGE"):
             kwargs["android_image"] = env["HONEYPHONE_ANDROID_IMAGE"]
+        # Image tags: lets two checkouts on one engine keep their own builds.
+        if env.get("HONEYPHONE_TWIN_IMAGE"):
+            kwargs["twin_image"] = env["HONEYPHONE_TWIN_IMAGE"]
+        if env.get("HONEYPHONE_FAKENET_IMAGE"):
+            kwargs["fakenet_image"] = env["HONEYPHONE_FAKENET_IMAGE"]
         if "HONEYPHONE_SUBNET_POOL" in env:
             kwargs["subnet_pool"] = env["HONEYPHONE_SUBNET_POOL"]
         kwargs.update(overrides)
