@@ -118,7 +118,7 @@ def cmd_device_down(args: argparse.Namespace, settings: Settings) -> int:
         filters = {"label": [f"{settings.label_role}=device"]}
         if not args.all:
             filters["label"].append(f"{settings.label_analysis}={args.id}")
-        for c in client.containers.list(all=True, filters=filters):
+        for c in client.containers.list(all=True, ignore_removed=True, filters=filters):
             for net in (c.attrs.get("NetworkSettings", {}).get("Networks") or {}).values():
                 if net.get("IPAddress"):
                     server.disconnect(f"{net['IPAddress']}:5555")
@@ -140,7 +140,7 @@ def cmd_device_list(args: argparse.Namespace, settings: Settings) -> int:
     from .containers.engine import docker_client
 
     client = docker_client(settings)
-    for c in client.containers.list(all=True, filters={"label": [f"{settings.label_role}=device"]}):
+    for c in client.containers.list(all=True, ignore_removed=True, filters={"label": [f"{settings.label_role}=device"]}):
         aid = c.labels.get(settings.label_analysis, "?")
         nets = c.attrs.get("NetworkSettings", {}).get("Networks", {})
         ip = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), "")

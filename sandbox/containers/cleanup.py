@@ -47,7 +47,7 @@ def cleanup(
     errors: list[str] = []
     engine_down = False
     try:
-        for c in client.containers.list(all=True, filters=filters):
+        for c in client.containers.list(all=True, ignore_removed=True, filters=filters):
             try:
                 c.remove(force=True, v=True)
                 containers.append(str(c.name))

@@ -100,7 +100,7 @@ class RealFarm:
         label = {"label": [f"{SETTINGS.label_analysis}={aid}"]}
         bridge = f"hp{aid[:12]}"
         return {
-            "containers": [str(c.name) for c in self.engine.containers.list(all=True, filters=label)],
+            "containers": [str(c.name) for c in self.engine.containers.list(all=True, ignore_removed=True, filters=label)],
             "networks": [str(n.name) for n in self.engine.networks.list(filters=label)],
             "rules": [r.describe() for r in containment.list_rules(aid)],
             "tcpdump": [str(p.pid) for p in _our_processes(self.procs) if bridge in _cmdline(p)],

@@ -112,5 +112,5 @@ def test_campaign_54_fixes_the_53_leaks(farm: tuple[str, dict[str, str]], tmp_pa
     assert len(ids) == 2
     for aid in ids:
         label = f"{Settings().label_analysis}={aid}"
-        assert docker_engine.containers.list(all=True, filters={"label": label}) == []
+        assert docker_engine.containers.list(all=True, ignore_removed=True, filters={"label": label}) == []
         assert docker_engine.networks.list(filters={"label": label}) == []

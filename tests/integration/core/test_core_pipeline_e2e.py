@@ -26,7 +26,7 @@ def analyze(settings: Settings, client: docker.DockerClient, name: str, hours: f
     assert outcome.error is None, outcome.error
     # nothing of the analysis is left behind
     label = f"{settings.label_analysis}={aid}"
-    assert client.containers.list(all=True, filters={"label": label}) == []
+    assert client.containers.list(all=True, ignore_removed=True, filters={"label": label}) == []
     assert client.networks.list(filters={"label": label}) == []
     return outcome, events
 

@@ -32,7 +32,7 @@ def _run(
     outcome = run_analysis(settings, AnalysisRequest(aid, bundle, Scenario(hours=1)), events.append, CancelToken(),
                            tmp / aid, client=client)
     label = {"label": [f"{settings.label_analysis}={aid}"]}
-    assert client.containers.list(all=True, filters=label) == [] and client.networks.list(filters=label) == []
+    assert client.containers.list(all=True, ignore_removed=True, filters=label) == [] and client.networks.list(filters=label) == []
     return outcome, events
 
 

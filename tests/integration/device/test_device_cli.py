@@ -38,7 +38,7 @@ def test_device_up_explore_down(hp_settings: Settings, docker_engine: docker.Doc
     assert down.returncode == 0, down.stderr
     assert f"hp-twin-{analysis_id}" in down.stdout and "honeyphone:" + analysis_id in down.stdout
     label = f"dev.honeyphone.analysis={analysis_id}"
-    assert docker_engine.containers.list(all=True, filters={"label": label}) == []
+    assert docker_engine.containers.list(all=True, ignore_removed=True, filters={"label": label}) == []
     again = subprocess.run([*hp, "device", "down", analysis_id], capture_output=True, text=True, env=env, timeout=60)
     assert "nothing to remove" in again.stdout
 

@@ -55,7 +55,7 @@ def _aid() -> str:
 
 def _nothing_left(client: docker.DockerClient, settings: Settings, aid: str) -> None:
     label = f"{settings.label_analysis}={aid}"
-    assert client.containers.list(all=True, filters={"label": label}) == []
+    assert client.containers.list(all=True, ignore_removed=True, filters={"label": label}) == []
     assert client.networks.list(filters={"label": label}) == []
 
 

@@ -130,7 +130,7 @@ def leftovers(client: docker.DockerClient, settings: Settings, aid: str) -> dict
     tmp = settings.data_dir / "tmp"
     temp_files = sorted(str(p) for p in tmp.rglob("*") if p.is_file()) if tmp.exists() else []
     return {
-        "containers": [c.name for c in client.containers.list(all=True, filters=label)],
+        "containers": [c.name for c in client.containers.list(all=True, ignore_removed=True, filters=label)],
         "networks": [n.name for n in client.networks.list(filters=label)],
         "rules": [r.describe() for r in list_rules(aid)],
         "bridge": Path("/sys/class/net", bridge_of(aid)).exists(),

@@ -130,7 +130,7 @@ def evidence(contained_factory: Callable[..., ContainedAnalysis], tmp_path_facto
     b.teardown()
     leftovers = {
         x.analysis_id: (
-            len(x.client.containers.list(all=True, filters=analysis_filter(x.settings, x.analysis_id))),
+            len(x.client.containers.list(all=True, ignore_removed=True, filters=analysis_filter(x.settings, x.analysis_id))),
             len(x.client.networks.list(filters=analysis_filter(x.settings, x.analysis_id))),
             len(list_rules(x.analysis_id)),
             bridge_exists(x.network.bridge) if x.network else False,

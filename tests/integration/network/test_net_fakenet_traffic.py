@@ -128,7 +128,7 @@ def evidence(contained_factory: Callable[..., ContainedAnalysis]) -> Evidence:
     a.teardown()
     assert a.logs is not None and a.capture_result is not None
     leftovers = (
-        len(a.client.containers.list(all=True, filters=analysis_filter(a.settings, a.analysis_id))),
+        len(a.client.containers.list(all=True, ignore_removed=True, filters=analysis_filter(a.settings, a.analysis_id))),
         len(a.client.networks.list(filters=analysis_filter(a.settings, a.analysis_id))),
         len(list_rules(a.analysis_id)),
     )
