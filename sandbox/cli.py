@@ -167,7 +167,7 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     if args.clock_rate:
         from dataclasses import replace
 
-        settings = replace(settings, clock_rate=args.clock_rate)
+        settings = replace(settings, clock=replace(settings.clock, fallback_rate=args.clock_rate))
     scenario = Scenario(hours=args.hours, seed=args.seed, contacts=args.contacts, sms=args.sms, calls=args.calls,
                         locale=args.locale)
     aid = new_analysis_id()
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("bundle", help="bundle directory, .tar.gz or .zip")
     add_scenario_options(an, hours_help="device hours to fast-forward (default 96)",
                          seed_help="canary seed (default 0)", defaults=Scenario())
-    an.add_argument("--clock-rate", type=float, help="device seconds per real second (default from settings)")
+    an.add_argument("--clock-rate", type=float, help="the device clock's fallback rate for a device that is never idle: device seconds per real second, never while an exchange is in flight (default 14400)")
     an.add_argument("--report-json", help="write the JSON report here")
     an.add_argument("--artifacts", help="keep artifacts (pcap, flows, syscalls, report) in this directory")
     an.set_defaults(func=cmd_analyze)

@@ -53,6 +53,33 @@ class DeviceLimits:
 
 
 @dataclass(frozen=True)
+class ClockSettings:
+    """The twin's event-driven device clock (emulator_images/twin/twinrt/clockd.py).
+
+    Device time runs at the real rate while the device is busy (a thread
+    runnable, a network exchange in flight, an adb command) and jumps to the
+    next deadline while it is idle, so firmware keeps its ordinary network
+    timeouts.  The fallback is for devices that are never idle for long."""
+
+    # Device seconds per real second while the fallback runs (busy loops,
+    # pollers waking every second); never while an exchange is in flight.
+    fallback_rate: float = 14400.0
+    # The fallback starts after this much real time (exchanges not counted)
+    # during which the device advanced less than fallback_floor x real time.
+    fallback_after_s: float = 5.0
+    fallback_floor: float = 1000.0
+    # An exchange counts as in flight for at most this long (a peer that
+    # never answers cannot hold the clock), and a UDP wait for this long.
+    inflight_cap_s: float = 30.0
+    udp_cap_s: float = 5.0
+
+    def manifest_entry(self) -> dict[str, float]:
+        return {"fallback_rate": self.fallback_rate, "fallback_after_s": self.fallback_after_s,
+                "fallback_floor": self.fallback_floor, "inflight_cap_s": self.inflight_cap_s,
+                "udp_cap_s": self.udp_cap_s}
+
+
+@dataclass(frozen=True)
 class FleetSettings:
     """The orchestrator, its workers and their clients (``honeyphone serve/worker/submit``)."""
 
@@ -96,9 +123,7 @@ class Settings:
     android_boot_timeout_s: float = 600.0
     android_memory_bytes: int = 4 * 1024 * 1024 * 1024  # 3 GiB guest RAM + the emulator itself
     android_nano_cpus: int = 2_000_000_000
-    # Device seconds per real second on the twin.  28800 runs 96 device hours
-    # in 12 s; every sleep and timeout inside the firmware shrinks by as much.
-    clock_rate: float = 28800.0
+    clock: ClockSettings = field(default_factory=ClockSettings)
     command_timeout_s: float = 120.0
     subnet_pool: str = "10.213.0.0/16"
     subnet_prefix: int = 28

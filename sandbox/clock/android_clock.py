@@ -137,6 +137,10 @@ class AndroidClock:
     def device_now(self) -> float:
         return self.mapping().to_device(self._now())
 
+    def origin(self) -> float:
+        """The horizon counts from now: the emulator's clock only moves when stepped."""
+        return self.device_now()
+
     def step_to(self, device_epoch: float) -> None:
         """Set the wall clock and record the new segment; checks the device took it."""
         res = self._device.shell(set_time_command(device_epoch))

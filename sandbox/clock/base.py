@@ -1,7 +1,8 @@
 """What the pipeline needs from any device clock.
 
-The twin accelerates time (libfaketime, one linear segment); the emulator
-steps its wall clock (a series of segments).  Both map host time to device
+The twin's clock runs at the real rate while the device is busy and jumps
+over idle time; the emulator steps its wall clock.  Both are a series of
+segments.  Both map host time to device
 time and run to a horizon measured in device hours, so the pipeline drives
 either through this protocol.  Conformance is checked by mypy: each clock
 module has a ``_conforms`` function returning its clock as a ``DeviceClock``.
@@ -27,6 +28,9 @@ class DeviceClock(Protocol):
 
     def device_now(self) -> float:
         """The device's wall clock now, epoch seconds."""
+
+    def origin(self) -> float:
+        """The device time the analysis horizon counts from (call once, after the firmware started)."""
 
     def run_until(
         self,

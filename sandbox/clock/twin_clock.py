@@ -1,9 +1,17 @@
-"""The twin's accelerated device clock (libfaketime, one shared base).
+"""The twin's event-driven device clock, seen from the host.
 
+In the twin, a controller (``emulator_images/twin/twinrt/clockd.py``) runs
+device time at the real rate while the device is busy and jumps it to the
+next deadline while every firmware thread is idle (docs/device-clock.md).
 ``config()`` goes into the services manifest; ``hpctl start`` launches the
-anchor before any service, so every firmware process shares one clock.  The
-host then only waits: device time passes by itself at ``rate``.  The mapping
-comes from (real, device) samples the anchor takes in one process.
+controller before any service, so every firmware process shares one clock.
+
+The host never asks the device over adb while the clock runs: an adb
+command counts as busy and would hold the clock.  It reads two files the
+controller keeps on the container's file system through the engine
+(``get_archive``, no process in the device): the state (progress, counters,
+fallback, uncovered processes) and the segment log (one line per jump or
+rate change), from which the host->device mapping is built.
 """
 
 from __future__ import annotations
@@ -11,114 +19,195 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from ..device.device import Device
 from ..errors import DeviceError
+from ..settings import ClockSettings
 from .base import DeviceClock
 from .mapping import ClockMapping, Segment
 
-CLOCK_JSON = "/run/honeyphone/clock.json"
-CLOCK_JUMPS = "/run/honeyphone/clock_jumps.jsonl"
+CLOCK_STATE = "/var/lib/honeyphone/clock.state"
+CLOCK_JUMPS = "/var/lib/honeyphone/clock_jumps.jsonl"
 HOUR = 3600.0
+
+# Reads one file from the device's file system (FileNotFoundError when absent).
+FileReader = Callable[[str], bytes]
 
 
 @dataclass(frozen=True)
 class ClockConfig:
     start_epoch: float
-    rate: float
+    horizon_hours: float | None = None
+    settings: ClockSettings = field(default_factory=ClockSettings)
 
-    def manifest_entry(self) -> dict[str, float]:
-        return {"start_epoch": self.start_epoch, "rate": self.rate}
+    def manifest_entry(self) -> dict[str, float | None]:
+        return {"start_epoch": self.start_epoch,
+                "horizon_s": None if self.horizon_hours is None else self.horizon_hours * HOUR,
+                **self.settings.manifest_entry()}
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """What the controller last published."""
+
+    real: float  # host (real) epoch seconds when it was written
+    elapsed_s: float  # device monotonic seconds since the clock started
+    reached: bool  # the horizon was reached: the clock no longer jumps
+    idle: bool  # the device was idle at the last look
+    exchange: bool  # a network exchange was in flight at the last look
+    busy: str  # why it was busy, if it was
+    jumps: int
+    jumped_s: float
+    fallback: dict[str, Any] | None  # when and why the fallback started
+    fallback_s: float  # real seconds the fallback ran
+    fallback_rate: float
+    uncovered: tuple[dict[str, Any], ...]  # processes the clock library does not reach
+    stalled: tuple[str, ...]  # exchanges that outlived the in-flight cap
+    errors: tuple[str, ...]
+    signals: int
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "ClockState":
+        try:
+            d = json.loads(raw)
+            return cls(
+                real=float(d["real"]), elapsed_s=float(d["elapsed_s"]), reached=bool(d["reached"]),
+                idle=bool(d.get("idle", False)), exchange=bool(d.get("exchange", False)),
+                busy=str(d.get("busy", "")), jumps=int(d["jumps"]), jumped_s=float(d["jumped_s"]),
+                fallback=dict(d["fallback"]) if isinstance(d.get("fallback"), dict) else None,
+                fallback_s=float(d.get("fallback_s", 0.0)), fallback_rate=float(d.get("fallback_rate", 0.0)),
+                uncovered=tuple(dict(u) for u in d.get("uncovered", []) if isinstance(u, dict)),
+                stalled=tuple(str(s) for s in d.get("stalled", [])),
+                errors=tuple(str(e) for e in d.get("errors", [])),
+                signals=int(d.get("signals", 0)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeviceError(f"the twin's device clock published an unreadable state: {exc}",
+                              fix="rebuild the twin image (`honeyphone images build twin`)") from exc
+
+    def health(self) -> dict[str, Any]:
+        """The report's ``health.clock`` entries."""
+        return {
+            "kind": "event-driven", "device_hours": round(self.elapsed_s / HOUR, 4), "reached_horizon": self.reached,
+            "jumps": self.jumps, "jumped_hours": round(self.jumped_s / HOUR, 4),
+            "fallback": None if self.fallback is None else {
+                **self.fallback, "rate": self.fallback_rate, "real_seconds": round(self.fallback_s, 3)},
+            "uncovered": list(self.uncovered), "stalled_exchanges": list(self.stalled),
+            "errors": list(self.errors),
+        }
+
+
+def parse_segments(raw: bytes) -> tuple[Segment, ...]:
+    """The controller's segment log: one JSON line per jump or rate change.
+    A torn last line (read while being written) is skipped."""
+    out: list[Segment] = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        try:
+            rec = json.loads(line)
+            seg = Segment(float(rec["real"]), float(rec["device"]), max(float(rec["rate"]), 1.0))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if out and seg.host_start < out[-1].host_start:
+            continue
+        out.append(seg)
+    return tuple(out)
+
+
+def mapping_of(segments: tuple[Segment, ...]) -> ClockMapping:
+    """Before the clock started (boot, planting) the device ran on the real clock."""
+    return ClockMapping((Segment(0.0, 0.0, 1.0), *segments))
 
 
 class TwinClock:
-    """Clock control for the twin: configure, read the mapping, run to a horizon."""
+    """Clock control for the twin: read the state and mapping, run to a horizon."""
 
-    def __init__(self, device: Device, config: ClockConfig):
-        self._device = device
+    def __init__(self, read: FileReader, config: ClockConfig, *, stale_after_s: float = 60.0,
+                 settle_s: float = 10.0) -> None:
+        self._read = read
         self.config = config
+        self._stale_after_s = stale_after_s
+        self._settle_s = settle_s
         self._mapping: ClockMapping | None = None
-        self._base_mapping: ClockMapping | None = None
+        self.last_state: ClockState | None = None
 
     def configure(self) -> None:
         """Nothing to do: the twin's clock is configured through the services manifest."""
 
+    def state(self, timeout: float = 10.0) -> ClockState:
+        """The controller's last state; waits ``timeout`` for its first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                raw = self._read(CLOCK_STATE)
+                if raw.strip():
+                    self.last_state = ClockState.parse(raw)
+                    return self.last_state
+            except FileNotFoundError:
+                pass
+            if time.monotonic() > deadline:
+                raise DeviceError("the twin's device clock did not publish its state",
+                                  fix="see the device's /data/honeyphone/logs/clock.log")
+            time.sleep(0.05)
+
     def mapping(self, refresh: bool = False) -> ClockMapping:
-        """The host->device mapping from the anchor's samples, plus one
-        segment per wall-clock jump made with ``date`` on the device
-        (cached; ``refresh`` re-reads the jumps)."""
+        """Host -> device from the segment log (cached; ``refresh`` re-reads it)."""
         if self._mapping is None or refresh:
-            self._mapping = self._with_jumps(self._base())
+            try:
+                raw = self._read(CLOCK_JUMPS)
+            except FileNotFoundError as exc:
+                raise DeviceError("the twin's device clock wrote no segment log",
+                                  fix="see the device's /data/honeyphone/logs/clock.log") from exc
+            segments = parse_segments(raw)
+            if not segments:
+                raise DeviceError("the twin's device clock segment log is empty")
+            self._mapping = mapping_of(segments)
         return self._mapping
 
-    def _with_jumps(self, base: ClockMapping) -> ClockMapping:
-        res = self._device.shell(["cat", CLOCK_JUMPS])
-        if res.exit_code != 0:
-            return base
-        mapping = base
-        for line in res.text.splitlines():
-            try:
-                jump = json.loads(line)
-                real, delta = float(jump["real"]), float(jump["delta"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            mapping = mapping.with_jump(real, delta)
-        return mapping
-
-    def _base(self) -> ClockMapping:
-        """The anchor's own linear mapping (the anchor never sees jumps)."""
-        if self._base_mapping is None:
-            deadline = time.monotonic() + 10
-            while True:
-                res = self._device.shell(["cat", CLOCK_JSON])
-                if res.exit_code == 0 and res.text.strip():
-                    break
-                if time.monotonic() > deadline:
-                    raise DeviceError("the twin's device clock did not publish its state", fix="check `hpctl status`")
-                time.sleep(0.05)
-            state = json.loads(res.text)
-            real, device = state["samples"][0]
-            rate = float(state["rate"])
-            fast = ClockMapping.linear(float(real), float(device), rate)
-            # Before the anchor started, the device ran on the real clock
-            # (boot, planting): an identity segment keeps those events right.
-            anchor_host = fast.to_host(self.config.start_epoch)
-            self._base_mapping = ClockMapping((
-                Segment(0.0, 0.0, 1.0),
-                Segment(anchor_host, self.config.start_epoch, rate),
-            ))
-        return self._base_mapping
+    def origin(self) -> float:
+        """The device time the horizon counts from: the clock's start.  (The
+        firmware may already have jumped the clock by the time the host asks.)"""
+        return self.config.start_epoch
 
     def device_now(self) -> float:
-        return self.mapping().to_device(time.time())
+        return self.config.start_epoch + self.state().elapsed_s
 
     def device_hours_elapsed(self) -> float:
-        return (self.device_now() - self.config.start_epoch) / HOUR
+        return self.state().elapsed_s / HOUR
 
     def run_until(
         self,
         hours: float,
         progress: Callable[[float], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        tick: float = 0.25,
+        tick: float = 0.1,
         since: float | None = None,
     ) -> float:
         """Wait until ``hours`` of device time have passed since ``since``
-        (device epoch; default the clock's start)."""
-        # The horizon is elapsed device time at the clock's rate: a firmware
-        # that sets the wall clock forward does not shorten the run.
-        mapping = self._base()
+        (device epoch; default the clock's start), then for the device to
+        settle (idle, or ``settle_s`` real seconds) so that what woke at the
+        horizon finishes its exchange.  Elapsed device time is monotonic: a
+        firmware that sets the wall clock forward does not shorten the run."""
         origin = self.config.start_epoch if since is None else since
-        target_host = mapping.to_host(origin + hours * HOUR)
+        target = (origin - self.config.start_epoch) + hours * HOUR
+        settle_by: float | None = None
         while True:
-            now = time.time()
-            elapsed = (mapping.to_device(now) - origin) / HOUR
+            st = self.state()
+            if time.time() - st.real > self._stale_after_s:
+                raise DeviceError(
+                    f"the twin's device clock stopped: no update for {time.time() - st.real:.0f} s",
+                    fix="see the device's /data/honeyphone/logs/clock.log; the controller may have been killed")
+            elapsed = (st.elapsed_s - (origin - self.config.start_epoch)) / HOUR
             if progress:
-                progress(min(elapsed, hours))
-            if now >= target_host or (should_stop and should_stop()):
-                return min(elapsed, hours)
-            time.sleep(min(tick, max(0.0, target_host - now)))
+                progress(max(0.0, min(elapsed, hours)))
+            if should_stop and should_stop():
+                return max(0.0, min(elapsed, hours))
+            if st.elapsed_s >= target or st.reached:
+                if settle_by is None:
+                    settle_by = time.monotonic() + self._settle_s
+                if st.idle or time.monotonic() >= settle_by:
+                    return max(0.0, min(elapsed, hours))
+            time.sleep(tick)
 
 
 def _conforms(clock: TwinClock) -> DeviceClock:

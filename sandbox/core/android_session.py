@@ -126,7 +126,7 @@ class AndroidSession:
     def plant(self, canaries: CanarySet) -> PlantReport:
         return plant(self.device, canaries, android=True)
 
-    def start_firmware(self, bundle: Bundle, start_epoch: float) -> AndroidClock:
+    def start_firmware(self, bundle: Bundle, start_epoch: float, horizon_hours: float) -> AndroidClock:
         apps = plan_apps(bundle)
         if not apps:
             raise HoneyphoneError("the android bundle lists no [[apps]]: there is no firmware to run",

@@ -214,6 +214,45 @@ def _escape_incidents(summary: Summary, net: dict[str, Any], inc: list[dict[str,
                         "port": d.port, "message": f"{proc.name} tried to reach {what}; the containment blocks it"})
 
 
+def clock_caveats(clock: object) -> list[str]:
+    """Verdict reasons the device clock adds: the verdict text says when the
+    timing was not the phone's (the fallback ran, processes saw real time)."""
+    if not isinstance(clock, dict):
+        return []
+    out: list[str] = []
+    fb = clock.get("fallback")
+    if isinstance(fb, dict):
+        out.append(f"the device was never idle for long, so the device clock's fallback ran at {fb.get('rate', 0):g}x "
+                   f"for {fb.get('real_seconds', 0)} real s (while no exchange was in flight) to reach the horizon")
+    uncovered = sorted({str(u.get("comm")) for u in clock.get("uncovered") or [] if isinstance(u, dict)})
+    if uncovered:
+        out.append(f"{len(uncovered)} process(es) ran outside the device clock, on real time: {', '.join(uncovered[:8])}")
+    if clock.get("reached_horizon") is False:
+        out.append(f"the device clock stopped at {clock.get('device_hours')} device hours, short of the horizon")
+    return out
+
+
+def _clock_incidents(clock: dict[str, Any], inc: list[dict[str, Any]]) -> None:
+    """What the twin's event-driven clock could not do as designed: each one
+    weakens the timing evidence, so each is said, never left to a counter."""
+    fb = clock.get("fallback")
+    if isinstance(fb, dict):
+        inc.append({"kind": "clock_fallback", "message":
+                    f"the device was never idle for long, so the clock's fallback ran it at {fb.get('rate', 0):g}x "
+                    f"for {fb.get('real_seconds', 0)} real s while no exchange was in flight, from device hour "
+                    f"{float(fb.get('started_device_s') or 0) / 3600:.2f} ({fb.get('why', '')}); "
+                    "waits shorter than the fallback's step then ran faster than on a phone"})
+    for u in clock.get("uncovered") or []:
+        inc.append({"kind": "clock_uncovered", "process": str(u.get("comm")), "message":
+                    f"process {u.get('comm')} ({u.get('exe') or '?'}, pid {u.get('pid')}) does not carry the device "
+                    f"clock ({u.get('why')}): it saw real time and its waits ran in real time"})
+    for e in clock.get("errors") or []:
+        inc.append({"kind": "clock_error", "message": f"the device clock controller reported: {e}"})
+    if clock.get("reached_horizon") is False:
+        inc.append({"kind": "clock_short", "message":
+                    f"the device clock reached {clock.get('device_hours')} device hours, not the horizon"})
+
+
 def health_section(raw: dict[str, Any], syscalls_dir: Path, mapping: ClockMapping,
                    summary: Summary | None = None) -> dict[str, Any]:
     """The report's ``health``: per container, per service, the capture, and incidents."""
@@ -288,6 +327,9 @@ def health_section(raw: dict[str, Any], syscalls_dir: Path, mapping: ClockMappin
         out["network"] = raw["network"]  # subnet, gateway (the host), fakenet and device addresses
         if summary is not None:
             _escape_incidents(summary, raw["network"], inc)
+    if isinstance(raw.get("clock"), dict):
+        out["clock"] = raw["clock"]
+        _clock_incidents(raw["clock"], inc)
     for note in raw.get("notes") or []:
         inc.append({"kind": str(note.get("kind")), "message": str(note.get("message"))})
     out["incidents"] = inc

@@ -140,7 +140,7 @@ def run_analysis(
         state.mark("planting", contacts=report.contacts, sms=report.sms, calls=report.calls)
         _check_cancel(cancel)
 
-        clock = session.start_firmware(bundle, float(int(time.time())))
+        clock = session.start_firmware(bundle, float(int(time.time())), scenario.hours)
         # issue 9: the baselines the health section and the rootfs limit count from
         dog.baseline()
         device_cpus = (settings.android_nano_cpus if profile == "android" else settings.device_limits.nano_cpus) / 1e9
@@ -150,10 +150,9 @@ def run_analysis(
         def on_progress(hours: float) -> None:
             progress(ProgressEvent(Stage.FAST_FORWARDING, f"{hours:.1f}/{scenario.hours:g} device hours", hours))
 
-        # Starting the firmware (and the samples above) cost real time, which a
-        # fast clock turns into device hours: the horizon counts from now, so
-        # every schedule gets its full span.
-        firmware_start = clock.device_now()
+        # The horizon counts from the clock's origin: on the twin its start
+        # (the firmware may have jumped the clock already), on the emulator now.
+        firmware_start = clock.origin()
         state.mark("firmware_started")
         reached = clock.run_until(scenario.hours, on_progress,
                                           should_stop=lambda: cancel.cancelled or dog.tripped(),

@@ -23,7 +23,7 @@ from ..monitor.parser import StraceParser
 from ..network.logs import DnsQuery, HttpFlow, TlsFailure, read_jsonl
 from ..settings import Settings
 from .analysis import AnalysisRequest, Verdict
-from .health import health_section
+from .health import clock_caveats, health_section
 
 if TYPE_CHECKING:
     from .run_state import RunState
@@ -137,9 +137,10 @@ def build_report(
         "firmware": {"name": fw.name, "version": fw.version, "sha256": bundle.sha256, "profile": fw.profile},
         "scenario": {"hours": sc.hours, "seed": sc.seed, "contacts": sc.contacts, "sms": sc.sms,
                      "calls": sc.calls, "locale": sc.locale, "profile": sc.profile},
-        "clock": {"rate": settings.clock_rate, "mapping": mapping.to_dict()},
+        "clock": {"kind": "event-driven" if fw.profile == "twin" else "stepped",
+                  "fallback_rate": settings.clock.fallback_rate, "mapping": mapping.to_dict()},
         "verdict": result.verdict,
-        "verdict_reasons": list(result.reasons),
+        "verdict_reasons": list(result.reasons) + clock_caveats(state.health.get("clock")),
         "findings": finding_dicts,
         "timeline": timeline,
         "network": {

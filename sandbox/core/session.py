@@ -73,8 +73,9 @@ class DeviceSession(Protocol):
     def plant(self, canaries: CanarySet) -> PlantReport:
         """Insert the canaries and read every one back."""
 
-    def start_firmware(self, bundle: Bundle, start_epoch: float) -> DeviceClock:
-        """Install and start the bundle's code; returns the device clock, under control.
+    def start_firmware(self, bundle: Bundle, start_epoch: float, horizon_hours: float) -> DeviceClock:
+        """Install and start the bundle's code; returns the device clock, under control,
+        to run ``horizon_hours`` device hours from ``clock.origin()``.
         Each firmware process goes into ``RunState.services`` and the timeline."""
 
     def service_status(self) -> list[dict[str, Any]]:

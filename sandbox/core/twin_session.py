@@ -1,9 +1,10 @@
 """The device twin's steps of an analysis.
 
-Services start under strace (host time stamps, since strace itself runs
-outside libfaketime) and the clock is accelerated: one linear segment from
-the moment the clock is configured, plus any ``date`` jumps the firmware
-makes.  The firmware is stopped through the engine, not adb, so a firmware
+Services start under strace (host time stamps: strace itself runs on the
+real clock, only the traced firmware carries the device clock library) and
+the device clock is event-driven (real time while busy, a jump to the next
+deadline while idle; ``sandbox/clock/twin_clock.py``); the host maps its
+time stamps through the controller's segment log.  The firmware is stopped through the engine, not adb, so a firmware
 that used up the pids limit or starved adbd can still be stopped.
 """
 
@@ -19,7 +20,7 @@ from ..clock.twin_clock import ClockConfig, TwinClock
 from ..containers.device_container import TWIN_DATA_MOUNTS
 from ..device.device import Device
 from ..device.firmware import ServiceWrap, install_twin_bundle, start_services
-from ..device.twin import TwinHandle, boot_twin, hpctl_via_engine
+from ..device.twin import TwinHandle, boot_twin, file_reader, hpctl_via_engine
 from ..errors import DeviceError, HoneyphoneError
 from ..monitor.strace_cmd import strace_options
 from ..network.routing import fence_adbd, route_via
@@ -82,12 +83,12 @@ class TwinSession:
     def plant(self, canaries: CanarySet) -> PlantReport:
         return plant(self.device, canaries)
 
-    def start_firmware(self, bundle: Bundle, start_epoch: float) -> TwinClock:
-        config = ClockConfig(start_epoch=start_epoch, rate=self._ctx.settings.clock_rate)
+    def start_firmware(self, bundle: Bundle, start_epoch: float, horizon_hours: float) -> TwinClock:
+        config = ClockConfig(start_epoch=start_epoch, horizon_hours=horizon_hours, settings=self._ctx.settings.clock)
         install_twin_bundle(self.device, bundle, wrap_for_strace, clock=config.manifest_entry())
         self.device.shell(["mkdir", "-p", TRACE_DIR]).check()
         started = start_services(self.device)
-        self._clock = TwinClock(self.device, config)
+        self._clock = TwinClock(file_reader(self._ctx.client, self.handle), config)
         state = self._ctx.state
         state.mapping = self._clock.mapping()
         for svc in started:
@@ -109,7 +110,8 @@ class TwinSession:
     def stop_firmware(self) -> None:
         hpctl_via_engine(self._ctx.client, self.handle, "stop")
         if self._clock is not None:
-            self._ctx.state.mapping = self._clock.mapping(refresh=True)  # with any `date` jumps the firmware made
+            self._ctx.state.mapping = self._clock.mapping(refresh=True)  # every jump, with the firmware's own `date`
+            self._ctx.state.health["clock"] = self._clock.state().health()
 
     def collect(self, syscalls_dir: Path, logs_dir: Path) -> None:
         pull_traces(self.device, syscalls_dir)

@@ -80,7 +80,7 @@ def no_wrap(name: str, user: str) -> ServiceWrap:
 
 
 def install_twin_bundle(
-    device: Device, bundle: Bundle, wrap_for: WrapFactory = no_wrap, clock: Mapping[str, float] | None = None
+    device: Device, bundle: Bundle, wrap_for: WrapFactory = no_wrap, clock: Mapping[str, float | None] | None = None
 ) -> int:
     """Push files and the services manifest.  Services are not started yet."""
     pushed = push_bundle_files(device, bundle)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker
@@ -18,6 +19,7 @@ from ..containers.cleanup import CleanupReport, ExtraCleanup, cleanup
 from ..containers.device_container import DeviceContainer, start_twin
 from ..containers.network import DeviceNetwork, create_device_network
 from ..errors import DeviceError
+from ..network.archive import read_file
 from ..settings import Settings
 from .adb_server import AdbServer
 from .boot import abandon_boot
@@ -69,6 +71,18 @@ def shutdown_twin(
 ) -> CleanupReport:
     handle.device.disconnect()
     return cleanup(client, settings, handle.analysis_id, extra)
+
+
+def file_reader(client: docker.DockerClient, handle: TwinHandle) -> Callable[[str], bytes]:
+    """Reads a file of the twin's own file system through the engine
+    (``get_archive``): no process starts in the device, so reading the clock's
+    state does not count as an adb command (busy) and works at the pids limit."""
+    container_id = handle.container.container_id
+
+    def read(path: str) -> bytes:
+        return read_file(client, container_id, path)
+
+    return read
 
 
 def hpctl_via_engine(client: docker.DockerClient, handle: TwinHandle, command: str) -> str:

@@ -1,10 +1,9 @@
 """``date`` for the twin: prints device time, and as root sets the device wall
 clock the way toybox ``date`` does on Android.
 
-Setting moves the start of the shared libfaketime spec by the jump, so every
-firmware process sees the new wall clock at once while keeping the common
-base and rate; each jump is recorded (real time, seconds) so the host can
-extend its host->device mapping with a new segment.  Forms accepted for
+Setting asks the clock controller to move the device wall clock, so every
+firmware process sees the new time at once (monotonic clocks do not move);
+the controller records the jump as a new segment of the host's mapping.  Forms accepted for
 setting: ``date @SECONDS``, ``date -s 'YYYY-MM-DD hh:mm[:ss]'`` and
 ``date MMDDhhmm[[CC]YY][.ss]``.  Everything else goes to coreutils ``date``.
 """
@@ -20,7 +19,6 @@ import time
 
 from . import clockd, paths
 
-SPEC_RE = re.compile(r"^@(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)( x[0-9.]+)?\s*$")
 TOYBOX_RE = re.compile(r"^(\d\d)(\d\d)(\d\d)(\d\d)(\d{2}|\d{4})?(?:\.(\d\d))?$")
 
 
@@ -53,28 +51,35 @@ def parse_target(argv: list[str], now: float) -> float | None:
     return None
 
 
-def shift_spec(spec: str, delta: float) -> str:
-    m = SPEC_RE.match(spec.strip())
-    if not m:
-        raise DateError(f"date: unexpected device clock spec {spec.strip()!r}")
-    start = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + round(delta)
-    return "@" + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start)) + (m.group(2) or "")
-
-
-def set_device_time(target: float) -> float:
-    spec_path = paths.under(clockd.CLOCK_SPEC)
-    if not spec_path.exists():
-        raise DateError("date: the device clock is not running (it starts with the firmware's services)")
+def set_device_time(target: float, timeout: float = 5.0) -> float:
+    """Ask the clock controller (the clock page's only writer) to move the
+    device wall clock; it records the jump as a new segment for the host."""
     if os.geteuid() != 0:
         raise DateError("date: cannot set date: Operation not permitted")
-    delta = target - time.time()
-    tmp = spec_path.with_suffix(".tmp")
-    tmp.write_text(shift_spec(spec_path.read_text(encoding="utf-8"), delta) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, spec_path)
-    with open(paths.under(clockd.CLOCK_JUMPS), "a", encoding="utf-8") as f:
-        f.write(json.dumps({"real": clockd.real_time(), "delta": round(delta)}) + "\n")
-    return delta
+    req_dir = paths.under(clockd.CLOCK_REQUESTS)
+    if not req_dir.is_dir():
+        raise DateError("date: the device clock is not running (it starts with the firmware's services)")
+    name = f"{os.getpid()}-{time.monotonic_ns()}"
+    tmp = req_dir / f"{name}.tmp"
+    tmp.write_text(json.dumps({"set_wall": target}), encoding="utf-8")
+    os.replace(tmp, req_dir / f"{name}.req")
+    from .clocklayout import SlotTable
+
+    try:
+        SlotTable.open().ring()
+    except OSError:
+        pass
+    ack = req_dir / f"{name}.ack"
+    deadline = time.monotonic() + timeout
+    while not ack.exists():
+        if time.monotonic() > deadline:
+            raise DateError("date: the device clock did not answer")
+        time.sleep(0.005)
+    reply = json.loads(ack.read_text(encoding="utf-8"))
+    ack.unlink(missing_ok=True)
+    if "error" in reply:
+        raise DateError(f"date: {reply['error']}")
+    return float(reply["delta"])
 
 
 def main(argv: list[str]) -> int:

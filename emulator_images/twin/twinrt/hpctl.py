@@ -56,25 +56,24 @@ def _alive(pid: int) -> bool:
 
 
 def start_clock(clock: dict[str, object]) -> dict[str, str]:
-    """Start the shared device clock anchor; returns the env that joins it."""
-    start = float(clock["start_epoch"])  # type: ignore[arg-type]
-    rate = float(clock["rate"])  # type: ignore[arg-type]
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start))
+    """Start the device clock controller; returns the env that joins its clock.
+
+    The controller itself runs on real time (no LD_PRELOAD), as root, and
+    outlives this command (its own session; init reaps it)."""
     env_file = paths.under(clockd.CLOCK_ENV)
     env_file.unlink(missing_ok=True)
     env = {
         "PATH": os.environ.get("PATH", "/system/bin:/usr/bin:/bin"),
         "PYTHONPATH": os.environ.get("PYTHONPATH", "/opt/honeyphone"),
         "TZ": "UTC",
-        "FAKETIME_DONT_RESET": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "0",
-        "HONEYPHONE_CLOCK_RATE": repr(rate),
     }
+    if "TWIN_ROOT" in os.environ:  # tests outside the image
+        env["TWIN_ROOT"] = os.environ["TWIN_ROOT"]
     log_path = paths.under("/data/honeyphone/logs/clock.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as logf:  # never the caller's stdout: adb shell would wait on it
         proc = subprocess.Popen(
-            ["faketime", "-f", f"@{stamp} x{rate:g}", sys.executable, "-m", "twinrt.clockd"],
+            [sys.executable, "-m", "twinrt.clockd", json.dumps(clock)],
             env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
         )
     (_run_dir() / "clock.pid").write_text(str(proc.pid), encoding="ascii")
@@ -86,7 +85,6 @@ def start_clock(clock: dict[str, object]) -> dict[str, str]:
     joined = dict(
         line.split("=", 1) for line in env_file.read_text(encoding="utf-8").splitlines() if "=" in line
     )
-    joined["TZ"] = "UTC"
     # Every adb shell joins the device clock too, so `date` prints device time.
     shell_env = paths.under(paths.SHELL_ENV_FILE)
     shell_env.parent.mkdir(parents=True, exist_ok=True)

@@ -130,11 +130,22 @@ def configure_dns(resolv_conf: str = "/etc/resolv.conf") -> None:
         log(f"cannot write {resolv_conf}: {exc}")
 
 
+ADBD_PID_FILE = "/run/honeyphone/adbd.pid"
+
+
 def start_adbd() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "twinrt.adbd", "--host", "0.0.0.0", "--port", str(ADBD_PORT)],
         stdin=subprocess.DEVNULL,
     )
+    # The clock controller tells the host's adb commands (busy) from firmware by this.
+    try:
+        pid_file = paths.under(ADBD_PID_FILE)
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(str(proc.pid), encoding="ascii")
+    except OSError as exc:
+        log(f"cannot record adbd's pid: {exc}")
+    return proc
 
 
 def wait_port(port: int, timeout: float) -> bool:

@@ -138,7 +138,7 @@ def test_firmware_clock_and_traces_end_to_end(tmp_path: Path, twin_root: Path, b
     h.session.install_ca(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     h.session.plant(_canaries())
     start = float(int(T0))
-    clock = h.session.start_firmware(bundle, start)
+    clock = h.session.start_firmware(bundle, start, 80.0)
 
     # the apps and the CA go in together (one reboot); the fence is back after it
     assert h.installs[0][0] == [PKG] and h.installs[0][1].api == 34
@@ -195,7 +195,7 @@ def test_an_android_bundle_without_apps_is_refused(tmp_path: Path, twin_root: Pa
     h.session.boot()
     try:
         with pytest.raises(Exception, match="lists no \\[\\[apps\\]\\]"):
-            h.session.start_firmware(b, T0)
+            h.session.start_firmware(b, T0, 80.0)
     finally:
         b.cleanup()
     assert h.installs == []  # nothing installed, no reboot spent

@@ -1,4 +1,4 @@
-"""The twin's toybox-style date: argument forms and spec shifting."""
+"""The twin's toybox-style date: argument forms."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "emulator_images" / "twin"))
 
-from twinrt.datecmd import DateError, parse_target, shift_spec  # noqa: E402
+from twinrt.datecmd import DateError, parse_target  # noqa: E402
 
 NOW = 1_795_600_000.0  # 2026-11-25
 
@@ -29,10 +29,3 @@ def test_set_forms() -> None:
     assert parse_target(["01020304"], NOW) == parse_target(["-s", "2026-01-02 03:04:00"], NOW)
     with pytest.raises(DateError):
         parse_target(["-s", "not a date"], NOW)
-
-
-def test_shift_spec_keeps_rate() -> None:
-    assert shift_spec("@2026-11-25 00:00:00 x28800", 86400) == "@2026-11-26 00:00:00 x28800"
-    assert shift_spec("@2026-11-25 00:00:00 x3600\n", -60) == "@2026-11-24 23:59:00 x3600"
-    with pytest.raises(DateError):
-        shift_spec("+0 x10", 1)

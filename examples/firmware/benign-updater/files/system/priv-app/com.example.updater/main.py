@@ -8,8 +8,8 @@ with the product model, build id and SDK level in the query string.  It
 opens no provider database, reads no identifier and sends nothing else.
 
 Robustness: network errors are logged and the schedule goes on.  Requests
-carry no timeout on a device because libfaketime also speeds up socket
-timeouts.  Sleeps are computed against ``time.time()`` (device time).
+carry an ordinary 15 s timeout: the twin's device clock runs network
+exchanges in real time and skips only idle time.  Sleeps are computed against ``time.time()`` (device time).
 
 Runtime knobs.  All are unset on a device; tests/unit/examples set them to
 run this file on a host against loopback and a temporary directory:
@@ -24,7 +24,7 @@ run this file on a host against loopback and a temporary directory:
   ``HONEYPHONE_EXAMPLE_HOUR_SECONDS`` real seconds (default 0.01).
 * ``HONEYPHONE_EXAMPLE_HOURS``: exit 0 after this many (schedule) hours;
   runs due before then all happen.  Default: run forever.
-* ``HONEYPHONE_EXAMPLE_TIMEOUT``: network timeout in seconds (default none).
+* ``HONEYPHONE_EXAMPLE_TIMEOUT``: network timeout in seconds (default 15).
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ BASE_URL = os.environ.get("HONEYPHONE_EXAMPLE_BASE_URL", "").rstrip("/")
 FAST = os.environ.get("HONEYPHONE_EXAMPLE_FAST", "") == "1"
 HOUR = float(os.environ.get("HONEYPHONE_EXAMPLE_HOUR_SECONDS") or "0.01") if FAST else 3600.0
 STOP_AFTER_HOURS = float(os.environ.get("HONEYPHONE_EXAMPLE_HOURS") or "inf")
-TIMEOUT = float(os.environ["HONEYPHONE_EXAMPLE_TIMEOUT"]) if os.environ.get("HONEYPHONE_EXAMPLE_TIMEOUT") else None
+# 15 s, as real firmware sets (OkHttp defaults to 10 s): the twin's device clock runs
+# exchanges in real time, so an ordinary timeout holds.
+TIMEOUT = float(os.environ.get("HONEYPHONE_EXAMPLE_TIMEOUT") or 15)
 MAX_NAP_HOURS = 24.0  # wake at least daily even with nothing to do
 
 
@@ -158,7 +160,7 @@ def request(method: str, url: str, body: bytes | None = None, headers: dict[str,
         req.add_header("Host", host)
     shown = url.split("?", 1)[0]  # keep query strings (personal data, in some styles) out of the log
     try:
-        with (_OPENER.open(req) if TIMEOUT is None else _OPENER.open(req, timeout=TIMEOUT)) as resp:
+        with _OPENER.open(req, timeout=TIMEOUT) as resp:
             data: bytes = resp.read()
             log(f"{method} {shown} -> {resp.status}, {len(data)} bytes")
             return data

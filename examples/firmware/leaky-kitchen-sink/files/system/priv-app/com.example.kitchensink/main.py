@@ -27,8 +27,8 @@ benign-config  6     control: HTTPS GET https://api.example.org/v2/config with
 =============  ====  =========================================================
 
 Robustness: every network or database error is logged and the schedule goes
-on.  Requests carry no timeout on a device because libfaketime also speeds
-up socket timeouts.  Sleeps are computed against ``time.time()`` (device
+on.  Requests carry an ordinary 10 s timeout: the twin's
+device clock runs network exchanges in real time and skips only idle time.  Sleeps are computed against ``time.time()`` (device
 time).
 
 Runtime knobs.  All are unset on a device; tests/unit/examples set them to
@@ -47,7 +47,7 @@ run this file on a host against loopback and a temporary directory:
   ``HONEYPHONE_EXAMPLE_HOUR_SECONDS`` real seconds (default 0.01).
 * ``HONEYPHONE_EXAMPLE_HOURS``: exit 0 after this many (schedule) hours;
   runs due before then all happen.  Default: run forever.
-* ``HONEYPHONE_EXAMPLE_TIMEOUT``: network timeout in seconds (default none).
+* ``HONEYPHONE_EXAMPLE_TIMEOUT``: network timeout in seconds (default 10).
 
 When ``HONEYPHONE_DEVICE_ROOT`` or ``HONEYPHONE_EXAMPLE_BASE_URL`` is set
 (a dry run on a host), dns-labels and raw-tcp only use their redirect knobs
@@ -119,7 +119,9 @@ BASE_URL = os.environ.get("HONEYPHONE_EXAMPLE_BASE_URL", "").rstrip("/")
 FAST = os.environ.get("HONEYPHONE_EXAMPLE_FAST", "") == "1"
 HOUR = float(os.environ.get("HONEYPHONE_EXAMPLE_HOUR_SECONDS") or "0.01") if FAST else 3600.0
 STOP_AFTER_HOURS = float(os.environ.get("HONEYPHONE_EXAMPLE_HOURS") or "inf")
-TIMEOUT = float(os.environ["HONEYPHONE_EXAMPLE_TIMEOUT"]) if os.environ.get("HONEYPHONE_EXAMPLE_TIMEOUT") else None
+# 10 s, as real firmware sets (OkHttp defaults to 10 s): the twin's device clock runs
+# exchanges in real time, so an ordinary timeout holds.
+TIMEOUT = float(os.environ.get("HONEYPHONE_EXAMPLE_TIMEOUT") or 10)
 DNS_SERVER = os.environ.get("HONEYPHONE_EXAMPLE_DNS_SERVER", "")
 TCP_OVERRIDE = os.environ.get("HONEYPHONE_EXAMPLE_TCP_TARGET", "")
 DRY = bool(DEVICE_ROOT or BASE_URL)
@@ -222,7 +224,7 @@ def request(method: str, url: str, body: bytes | None = None, headers: dict[str,
         req.add_header("Host", host)
     shown = url.split("?", 1)[0]  # keep query strings (personal data, in some styles) out of the log
     try:
-        with (_OPENER.open(req) if TIMEOUT is None else _OPENER.open(req, timeout=TIMEOUT)) as resp:
+        with _OPENER.open(req, timeout=TIMEOUT) as resp:
             data: bytes = resp.read()
             log(f"{method} {shown} -> {resp.status}, {len(data)} bytes")
             return data
@@ -357,7 +359,7 @@ def dns_query_packet(qname: str, query_id: int) -> bytes:
 def resolve_via(server: tuple[str, int], qname: str) -> None:
     query_id = random.randrange(1 << 16)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(TIMEOUT if TIMEOUT is not None else 5.0)
+        sock.settimeout(min(TIMEOUT, 5.0))
         sock.sendto(dns_query_packet(qname, query_id), server)
         reply, _ = sock.recvfrom(4096)
     rcode = reply[3] & 0x0F if len(reply) >= 4 else -1
@@ -393,7 +395,7 @@ def leak_raw_tcp() -> None:
     plain = "".join(f"{number}\t{name}\n" for name, number in contacts).encode("utf-8")
     payload = bytes(b ^ XOR_KEY for b in plain)
     try:
-        connect_timeout = socket.getdefaulttimeout() if TIMEOUT is None else TIMEOUT  # None: block
+        connect_timeout = TIMEOUT
         with socket.create_connection(target, timeout=connect_timeout) as sock:
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
