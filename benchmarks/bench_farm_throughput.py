@@ -225,7 +225,7 @@ def main() -> int:
         "rounds": args.rounds,
         "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
         "baseline_slots": slot_counts[0],
-        "host": {"cpus": len(os.sched_getaffinity(0)), "clock_rate": Settings().clock_rate},
+        "host": {"cpus": len(os.sched_getaffinity(0)), "clock_fallback_rate": Settings().clock.fallback_rate},
         "results": results,
         "logs": str(tmp),
     }, indent=2))

@@ -66,17 +66,21 @@ class ClockSettings:
     fallback_rate: float = 14400.0
     # The fallback starts after this much real time (exchanges not counted)
     # during which the device advanced less than fallback_floor x real time.
-    fallback_after_s: float = 5.0
+    fallback_after_s: float = 10.0
     fallback_floor: float = 1000.0
     # An exchange counts as in flight for at most this long (a peer that
     # never answers cannot hold the clock), and a UDP wait for this long.
     inflight_cap_s: float = 30.0
     udp_cap_s: float = 5.0
+    # An upper bound on device seconds per real second, for idle jumps and the
+    # fallback alike (None: jumps are instant).  For watching a run, or for
+    # tests that need fast-forward to last a while of real time.
+    max_rate: float | None = None
 
-    def manifest_entry(self) -> dict[str, float]:
+    def manifest_entry(self) -> dict[str, float | None]:
         return {"fallback_rate": self.fallback_rate, "fallback_after_s": self.fallback_after_s,
                 "fallback_floor": self.fallback_floor, "inflight_cap_s": self.inflight_cap_s,
-                "udp_cap_s": self.udp_cap_s}
+                "udp_cap_s": self.udp_cap_s, "max_rate": self.max_rate}
 
 
 @dataclass(frozen=True)

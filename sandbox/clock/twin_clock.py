@@ -137,6 +137,7 @@ class TwinClock:
     def state(self, timeout: float = 10.0) -> ClockState:
         """The controller's last state; waits ``timeout`` for its first."""
         deadline = time.monotonic() + timeout
+        unreadable: DeviceError | None = None
         while True:
             try:
                 raw = self._read(CLOCK_STATE)
@@ -145,10 +146,14 @@ class TwinClock:
                     return self.last_state
             except FileNotFoundError:
                 pass
+            except DeviceError as exc:  # a torn read (the file was replaced while read): read again
+                unreadable = exc
             if time.monotonic() > deadline:
+                if unreadable is not None:
+                    raise unreadable
                 raise DeviceError("the twin's device clock did not publish its state",
                                   fix="see the device's /data/honeyphone/logs/clock.log")
-            time.sleep(0.05)
+            time.sleep(0.02 if unreadable is not None else 0.05)
 
     def mapping(self, refresh: bool = False) -> ClockMapping:
         """Host -> device from the segment log (cached; ``refresh`` re-reads it)."""

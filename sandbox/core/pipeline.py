@@ -140,7 +140,9 @@ def run_analysis(
         state.mark("planting", contacts=report.contacts, sms=report.sms, calls=report.calls)
         _check_cancel(cancel)
 
-        clock = session.start_firmware(bundle, float(int(time.time())), scenario.hours)
+        # Marked when launched: on the twin the clock may jump as soon as the services sleep.
+        launched = time.time()
+        clock = session.start_firmware(bundle, float(int(launched)), scenario.hours)
         # issue 9: the baselines the health section and the rootfs limit count from
         dog.baseline()
         device_cpus = (settings.android_nano_cpus if profile == "android" else settings.device_limits.nano_cpus) / 1e9
@@ -153,7 +155,7 @@ def run_analysis(
         # The horizon counts from the clock's origin: on the twin its start
         # (the firmware may have jumped the clock already), on the emulator now.
         firmware_start = clock.origin()
-        state.mark("firmware_started")
+        state.mark("firmware_started", host_ts=launched)
         reached = clock.run_until(scenario.hours, on_progress,
                                           should_stop=lambda: cancel.cancelled or dog.tripped(),
                                           since=firmware_start)
@@ -238,6 +240,12 @@ def _artifact_map(artifacts_dir: Path) -> dict[str, Path]:
     if sys_dir.is_dir():
         for p in sorted(sys_dir.glob("*.strace")):
             out[f"syscalls.{p.name}"] = p  # artifact names are flat: [A-Za-z0-9._-]
+    logs_dir = artifacts_dir / "service-logs"
+    if logs_dir.is_dir():
+        for p in sorted(logs_dir.glob("*.log")):
+            name = f"service-logs.{p.name}"  # what the firmware's services printed
+            if len(name) <= 64:  # the orchestrator's limit for a name; the report lists every log anyway
+                out[name] = p
     return out
 
 

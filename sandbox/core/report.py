@@ -148,6 +148,8 @@ def build_report(
             "destinations": sorted({f"{flow.host}:{flow.port}" for flow in flows}),
             "bytes_out_per_destination": dict(sorted(bytes_out.items())),
             "tls_failures": [{"sni": t.sni, "orig_dst": t.orig_dst, "error": t.error,
+                              "alert": t.alert, "rejected_certificate": t.rejected_certificate,
+                              "handshake_ms": t.handshake_ms, "what": t.what_happened(),
                               "device_time": _iso(mapping, t.ts)} for t in tls_failures],
         },
         "syscalls": _syscall_section(summary, mapping),

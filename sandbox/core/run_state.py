@@ -29,7 +29,7 @@ class RunState:
     boot_seconds: float = 0.0
     health: dict[str, Any] = field(default_factory=dict)  # raw samples for the report's health section
     # Which clock stamps the strace files: the twin's strace runs outside
-    # libfaketime (host time); the emulator's runs in the guest, whose wall
+    # the device clock library (host time); the emulator's runs in the guest, whose wall
     # clock is stepped (device time, mapped back with ``mapping.to_host``).
     trace_clock: TraceClock = "host"
 

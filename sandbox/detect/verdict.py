@@ -2,13 +2,17 @@
 
 * ``leak``: at least one finding.  A canary in the traffic is proof.
 * ``suspicious``: no finding, but a process that read a canary store later
-  sent data the fakenet could not read.  Exactly two kinds of sending count,
+  sent data the fakenet could not read.  A process counts as a reader when
+  it, or one of its ancestors, opened a store or ran ``content query`` on
+  one (the parent of a ``content`` command gets its rows).  Exactly two kinds of sending count,
   each attributed with the syscall summary's ``who_connected(ip, port, ts)``
   and counted only at or after that process' first read of a store:
 
-  1. a TLS connection whose client rejected the fakenet's certificate
-     (``tls_failures.jsonl``: usually certificate pinning), looked up at the
-     failure's time;
+  1. a TLS connection whose handshake with the fakenet failed
+     (``tls_failures.jsonl``), looked up at the failure's time.  The reason
+     says "rejected the certificate" only when the client sent a TLS alert
+     that says so (``unknown_ca``, ``bad_certificate``, ...); otherwise what
+     it did ("closed during the handshake after N ms, no alert");
   2. an *opaque* payload: a ``tcp`` or ``udp`` payload (never http, https
      or dns: those the fakenet decrypts or they are clear text) of at least
      ``MIN_OPAQUE_BYTES`` bytes that is not a compression stream the scanner
@@ -133,11 +137,23 @@ def _same(a: ProcessInfo, b: ProcessInfo) -> bool:
 
 
 def _reader(readers: Sequence[StoreReader], proc: ProcessInfo, ts: float) -> StoreReader | None:
-    """The earliest store read by ``proc`` at or before ``ts``."""
+    """The earliest store read at or before ``ts`` by ``proc`` or one of its
+    ancestors: what a parent read reaches its children (a pipe, arguments,
+    inherited memory), as in ``sh -c 'content query … | curl …'``."""
+    up = {a.pid for a in proc.ancestry}
     for r in readers:  # earliest first
-        if _same(r.process, proc) and r.first_ts <= ts:
+        if r.first_ts <= ts and (_same(r.process, proc) or r.process.pid in up):
             return r
     return None
+
+
+def _who_read(reader: StoreReader, proc: ProcessInfo, mapping: ClockMapping | None) -> str:
+    """``"curl (pid 9), child of sh (pid 8), whose ancestor sh (pid 8) read the call_log store (…)"``."""
+    when = _when(reader.first_ts, mapping)
+    if _same(reader.process, proc):
+        return f"{proc.describe()} read the {reader.store} store ({when})"
+    return (f"{proc.describe()}, whose ancestor {reader.process.name} (pid {reader.process.pid}) read the "
+            f"{reader.store} store ({when}),")
 
 
 def _leak_reasons(findings: Sequence[Finding]) -> list[str]:
@@ -202,7 +218,7 @@ def verdict(
         reasons = ["no canary value was found in the captured traffic",
                    "no syscall summary: whether a canary-store reader sent unreadable data was not checked"]
         if failures or opaque:
-            reasons.append(f"{len(failures)} pinned-TLS connection(s) and {len(opaque)} opaque payload(s) "
+            reasons.append(f"{len(failures)} failed TLS handshake(s) and {len(opaque)} opaque payload(s) "
                            "could not be attributed to a process")
         return VerdictResult("clean", tuple(reasons))
     readers = syscalls.store_readers()
@@ -220,10 +236,9 @@ def verdict(
             continue
         name = fail.sni or dst[0]
         suspicious.setdefault((proc.pid, dst[0], dst[1], "tls"), (
-            f"{proc.describe()} read the {reader.store} store ({_when(reader.first_ts, mapping)}) and then "
-            f"its TLS connection to {name} ({dst[0]}:{dst[1]}) rejected the fakenet's certificate "
-            f"(pinned TLS: {fail.error or 'no error text'}) at {_when(fail.ts, mapping)}: "
-            "what it sent could not be decrypted"))
+            f"{_who_read(reader, proc, mapping)} and then "
+            f"its TLS connection to {name} ({dst[0]}:{dst[1]}) {fail.what_happened()} at "
+            f"{_when(fail.ts, mapping)}: what it meant to send could not be read"))
     for p, why in opaque:
         ts = p.connect_ts if p.connect_ts is not None else p.ts
         proc = syscalls.who_connected(p.ip, p.port, ts, window) if p.ip else None
@@ -233,7 +248,7 @@ def verdict(
             continue
         name = f"{p.host} ({p.ip}:{p.port})" if p.host else f"{p.ip}:{p.port}"
         suspicious.setdefault((proc.pid, p.ip, p.port, p.channel), (
-            f"{proc.describe()} read the {reader.store} store ({_when(reader.first_ts, mapping)}) and then "
+            f"{_who_read(reader, proc, mapping)} and then "
             f"sent {why} over {p.channel} to {name} at {_when(p.ts, mapping)} ({p.artifact}: {p.locator}): "
             "unreadable data"))
     if suspicious:
@@ -244,6 +259,6 @@ def verdict(
         reasons.append(f"{len({r.process.pid for r in readers})} process(es) read canary stores; none of them "
                        "sent data the fakenet could not read")
     if unattributed:
-        reasons.append(f"{unattributed} unreadable send(s) (pinned TLS or opaque tcp/udp) did not come from a "
+        reasons.append(f"{unattributed} unreadable send(s) (failed TLS handshakes or opaque tcp/udp) did not come from a "
                        "process that had read a canary store")
     return VerdictResult("clean", tuple(reasons))

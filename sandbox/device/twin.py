@@ -8,6 +8,7 @@ created before the error propagates, so a failed boot leaves nothing.
 from __future__ import annotations
 
 import secrets
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,14 @@ def file_reader(client: docker.DockerClient, handle: TwinHandle) -> Callable[[st
     container_id = handle.container.container_id
 
     def read(path: str) -> bytes:
+        # The engine stats a file before it streams it: a file replaced in
+        # between (the clock's state is rewritten with os.replace) gives a
+        # torn tar stream.  Such a read is simply taken again.
+        for _ in range(4):
+            try:
+                return read_file(client, container_id, path)
+            except tarfile.ReadError:
+                time.sleep(0.01)
         return read_file(client, container_id, path)
 
     return read

@@ -14,7 +14,7 @@ this argv (and tolerates variations such as ``[pid N]`` prefixes or missing
     id column (``1234  ``), which is how the parser attributes lines.
 ``-ttt``
     Host epoch seconds with microseconds; mapped to device time later.
-    strace must not run under libfaketime itself, or these become fake.
+    strace must not carry the device clock library itself, or these become device time.
 ``-yy``
     Decode fds: paths (``3</data/.../contacts2.db>``, also the fd an open
     *returns*, which resolves relative paths and symlinks) and socket

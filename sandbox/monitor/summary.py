@@ -729,10 +729,15 @@ class SummaryBuilder:
         if ev.content_command and ev.canary_store is not None:
             detail = " ".join(ev.argv) if ev.argv else ev.path
             key = (ev.canary_store, "content")
-            acc = proc.stores.get(key)
-            if acc is None:
-                acc = proc.stores[key] = _Access(ev.ts, "content", detail)
-            acc.hit(ev.ts, "content", detail)
+            # The process that ran `content query` gets the rows (a pipe, its
+            # stdout): it reads the store as surely as an open() would.
+            for who in (proc, proc.parent):
+                if who is None:
+                    continue
+                acc = who.stores.get(key)
+                if acc is None:
+                    acc = who.stores[key] = _Access(ev.ts, "content", detail)
+                acc.hit(ev.ts, "content", detail)
 
     def _on_fork(self, ev: Fork) -> None:
         parent = self._proc(ev.parent, ev.ts)

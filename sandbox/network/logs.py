@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,20 +210,57 @@ class UdpDatagram:
                    str(d["sha256"]), b64_field(d.get("head_b64")))
 
 
+# TLS alerts (RFC 8446 6.2) by which a client says it does not accept the
+# server's certificate: a pinned client, or one that does not trust the CA.
+CERTIFICATE_ALERTS = frozenset({"bad_certificate", "unsupported_certificate", "certificate_revoked",
+                                "certificate_expired", "certificate_unknown", "unknown_ca"})
+# OpenSSL names a received alert "sslv3 alert bad certificate", "tlsv1 alert unknown ca", ...
+_ALERT_RE = re.compile(r"\b(?:sslv3|tlsv1(?:\.[0-3])?|tls13?) alert ([a-z][a-z ]*[a-z])")
+
+
+def tls_alert(error: str) -> str | None:
+    """The TLS alert the client sent, from mitmproxy's error text (``unknown_ca``), or None."""
+    m = _ALERT_RE.search(error.lower())
+    return m.group(1).replace(" ", "_") if m else None
+
+
 @dataclass(frozen=True)
 class TlsFailure:
-    """A TLS client that rejected the fakenet's certificate: usually a pinned client."""
+    """A TLS handshake with the fakenet that failed.  Only an alert from the
+    client says why (``rejected_certificate``); a client that just closed may
+    have timed out, crashed or been pinned, and is reported as what it did."""
 
     ts: float
     client: str | None
     orig_dst: str | None
     sni: str | None
     error: str
+    handshake_ms: float | None = None
 
     @classmethod
     def parse(cls, d: dict[str, Any]) -> "TlsFailure":
+        ms = d.get("handshake_ms")
         return cls(float(d["ts"]), _opt_str(d.get("client")), _opt_str(d.get("orig_dst")),
-                   _opt_str(d.get("sni")), str(d.get("error", "")))
+                   _opt_str(d.get("sni")), str(d.get("error", "")), None if ms is None else float(ms))
+
+    @property
+    def alert(self) -> str | None:
+        return tls_alert(self.error)
+
+    @property
+    def rejected_certificate(self) -> bool:
+        """The client said it rejects the certificate (a TLS alert), not merely closed."""
+        return self.alert in CERTIFICATE_ALERTS
+
+    def what_happened(self) -> str:
+        """One phrase for reports: what the client did, never more than the evidence says."""
+        after = f" after {self.handshake_ms:.0f} ms" if self.handshake_ms is not None else ""
+        alert = self.alert
+        if alert in CERTIFICATE_ALERTS:
+            return f"rejected the fakenet's certificate with TLS alert {alert} (pinned, or not trusting the CA)"
+        if alert is not None:
+            return f"ended the handshake with TLS alert {alert}{after}"
+        return f"closed during the handshake{after}, no alert"
 
 
 def parse_all(path: Path, parse: Callable[[dict[str, Any]], T]) -> list[T]:

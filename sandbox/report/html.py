@@ -126,7 +126,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             origin = "Hour 0 is when the firmware started; the dashed line is the scenario's horizon."
             break
     tls = network.get("tls_failures") or []
-    tls_html = f"<h3>TLS connections that rejected the sandbox's certificate</h3>{tls_table(tls, axis)}" if tls else ""
+    tls_html = f"<h3>TLS handshakes that failed</h3>{tls_table(tls, axis)}" if tls else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

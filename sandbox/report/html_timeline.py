@@ -43,7 +43,7 @@ _LEGEND = (
     ("read", "canary store read"),
     ("connect", "connection opened"),
     ("flow", "network flow"),
-    ("tls", "TLS rejected"),
+    ("tls", "TLS handshake failed"),
     ("leak", "leak (canary left the device)"),
 )
 # Vertical offset in a row: what a row did above its activity line, connections

@@ -201,7 +201,7 @@ def destinations(report: Mapping[str, Any], axis: TimeAxis) -> list[Dest]:
         if t.get("orig_dst"):
             dest.ips.add(ip)
         if (h := axis.hours(t.get("device_time"))) is not None:
-            dest.marks.append(Mark(h, "tls", f"TLS rejected: {t.get('error', '')}"))
+            dest.marks.append(Mark(h, "tls", f"TLS handshake failed: {t.get('what') or t.get('error', '')}"))
     return sorted(acc.by_key.values(), key=lambda d: (-d.findings, _first(d.marks), d.label))
 
 

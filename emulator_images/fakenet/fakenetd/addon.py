@@ -6,8 +6,9 @@ is written to ``flows.jsonl`` when the response goes out.  The device's
 address and the catch-all's connection id arrive as headers on the tunnel's
 CONNECT (which is never forwarded anywhere) and are remembered per client
 connection, so every flow and TLS failure names the device socket it came
-from.  A client that rejects our certificate (a pinned client) shows up in
-``tls_failures.jsonl`` with its SNI.
+from.  A client that fails the TLS handshake (it rejected our certificate
+with an alert, or closed the connection) shows up in ``tls_failures.jsonl``
+with its SNI, the error and how long the handshake lasted.
 """
 
 from __future__ import annotations
@@ -87,13 +88,19 @@ class FakenetAddon:
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         t = self._tunnel(data.context.client)
+        now = time.time()
+        began = data.context.client.timestamp_start
         self.tls_failures.write({
-            "ts": time.time(),
+            "ts": now,
             "client": t["client"],
             "conn": t["conn"],
             "orig_dst": t["orig_dst"],
             "sni": data.conn.sni,
             "error": data.conn.error,
+            # how long the client stayed in the handshake: a client that gives
+            # up on a timeout and one that rejects the certificate look alike
+            # but for this and the alert (which the error text carries)
+            "handshake_ms": round((now - began) * 1000, 1) if began else None,
         })
 
     def client_disconnected(self, client: connection.Client) -> None:

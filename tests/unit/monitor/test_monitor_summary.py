@@ -74,16 +74,18 @@ def test_process_tree_ancestry_and_names() -> None:
     assert root.describe() == "sysoper (pid 100)"
 
 
-def test_store_readers_first_ts_and_no_inheritance() -> None:
+def test_store_readers_first_ts_and_the_content_commands_parent() -> None:
+    """The process that runs `content query` gets its rows: sh (101) reads
+    call_log through its child; nothing is inherited further up (100)."""
     s = summarize(sysoper_tree())
     rows = [(r.process.pid, r.store, r.first_ts) for r in s.store_readers()]
-    assert rows == [(102, "call_log", 2.4), (100, "contacts", 3.0)]
+    assert rows == [(101, "call_log", 2.4), (102, "call_log", 2.4), (100, "contacts", 3.0)]
     content = s.process(102)
     assert content is not None
     vias = {(a.via, a.count) for a in content.stores}
     assert vias == {("content", 2), ("open", 1)}
     sh = s.process(101)
-    assert sh is not None and sh.stores == ()  # ran the command line, read nothing itself
+    assert sh is not None and [(a.store, a.via) for a in sh.stores] == [("call_log", "content")]
     root = s.process(100)
     assert root is not None
     assert [(a.store, a.count, a.detail) for a in root.stores] == [("contacts", 2, CONTACTS)]
