@@ -64,8 +64,9 @@ class ClockSettings:
     # Device seconds per real second while the fallback runs (busy loops,
     # pollers waking every second); never while an exchange is in flight.
     fallback_rate: float = 14400.0
-    # The fallback starts after this much real time (exchanges not counted)
-    # during which the device advanced less than fallback_floor x real time.
+    # The fallback starts after this much of the device's CPU time (exchanges
+    # not counted) in which idle jumps advanced the clock by less than
+    # fallback_floor device seconds per CPU second; it stops when they do again.
     fallback_after_s: float = 10.0
     fallback_floor: float = 1000.0
     # An exchange counts as in flight for at most this long (a peer that

@@ -326,7 +326,9 @@ static int classify_fd(int fd) {
     if (ti.tcpi_state == 2 /* SYN_SENT */ || ti.tcpi_state == 3 /* SYN_RECV */) return HP_F_TCP;
     if (ti.tcpi_state != 1 /* ESTABLISHED */) return 0;
     if (ti.tcpi_unacked > 0) return HP_F_TCP;
-    if (ti.tcpi_last_data_sent < ti.tcpi_last_data_recv) return HP_F_TCP; /* sent after the last answer */
+    /* sent at or after the last answer ("ms ago" counters; a tie is awaiting,
+     * as a TLS client that answers the server's flight within the same ms) */
+    if (ti.tcpi_last_data_sent <= ti.tcpi_last_data_recv) return HP_F_TCP;
     return 0;
 }
 

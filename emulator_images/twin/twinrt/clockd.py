@@ -16,10 +16,12 @@ controller watches the device and decides:
   deadline (never past the horizon) and the waiters there are woken at once.
 
 A device that is never idle for long (a busy loop, a poller waking every
-second) would crawl at real time, so after ``fallback_after_s`` real
-seconds (not counting exchanges in flight) whose average progress stayed
-under ``fallback_floor`` device seconds per second, the **fallback** runs the
-clock at ``fallback_rate`` while no exchange is in flight.  It is recorded in
+second) would crawl at real time, so after ``fallback_after_s`` seconds of
+the device's CPU time (not counting exchanges in flight) in which idle jumps
+gave less than ``fallback_floor`` device seconds per CPU second, the
+**fallback** runs the clock at ``fallback_rate`` while no exchange is in
+flight, and stops when idle jumps make progress again.  CPU time, not real
+time: on a loaded host a 2 s computation takes many real seconds.  It is recorded in
 the state and the segment log.
 
 Everything the host needs is in two files: ``clock_jumps.jsonl`` (one line
@@ -117,6 +119,28 @@ class Observation:
     deadline: int | None = None  # earliest registered device deadline (device CLOCK_MONOTONIC ns)
     waiters: list[cl.Slot] = field(default_factory=list)
     seq: int = 0
+
+
+CGROUP_V1_USAGE = "/sys/fs/cgroup/cpuacct/cpuacct.usage"  # ns
+CGROUP_V2_STAT = "/sys/fs/cgroup/cpu.stat"  # usage_usec
+
+
+def device_cpu_ns() -> int | None:
+    """CPU the device's processes used (its cgroup), less this controller's
+    own, in ns; None when the cgroup cannot be read.  The fallback measures
+    crawling in CPU time, not real time: on a loaded host a 2 s computation
+    takes many real seconds, and must not pass for a busy loop."""
+    own = time.process_time_ns()
+    text = _read(CGROUP_V1_USAGE)
+    if text is not None and text.strip().isdigit():
+        return int(text) - own
+    text = _read(CGROUP_V2_STAT)
+    if text is not None:
+        for line in text.splitlines():
+            key, _, val = line.partition(" ")
+            if key == "usage_usec" and val.strip().isdigit():
+                return int(val) * 1000 - own
+    return None
 
 
 def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
@@ -295,8 +319,10 @@ class Controller:
         maps = _read(f"/proc/{proc.pid}/maps")
         if maps is None:
             return
-        if "ld-linux" not in maps and "libc.so" not in maps and not maps.strip():
-            return  # not exec'd yet, or a kernel thread
+        if not maps.strip():
+            return  # a kernel thread, or gone
+        if "ld-linux" in maps and "libc.so" not in maps:
+            return  # the dynamic loader is still mapping its libraries: look again later
         ok = "libhpclock.so" in maps or proc.comm == "strace"
         self.covered[key] = ok
         if not ok and len(self.uncovered) < 64:
@@ -369,10 +395,10 @@ class Controller:
     # -- the loop ------------------------------------------------------------------
 
     def _crawling(self, ob: Observation, dt: int, jumped: int) -> bool | None:
-        """Whether the device crawls: over the last ``fallback_after_s`` real
-        seconds of quiet time (no exchange in flight, no adb command), idle
-        jumps gave less than ``fallback_floor`` device seconds per real
-        second.  Advance the fallback itself produced never counts as
+        """Whether the device crawls: over the last ``fallback_after_s``
+        seconds of the device's CPU time spent quiet (no exchange in flight,
+        no adb command), idle jumps gave less than ``fallback_floor`` device
+        seconds per CPU second.  Advance the fallback itself produced never counts as
         progress, so a device that starts idling again turns it off.  None
         when this tick does not count or the window is not full yet."""
         if ob.exchange or any(b.startswith("adb command") for b in ob.busy):
@@ -444,6 +470,15 @@ class Controller:
         prev_idle: tuple[int, int | None] | None = None
         interval = 0.001
         last = mono_ns()
+        last_cpu = device_cpu_ns()
+
+        def quiet_dt(now: int) -> int:
+            """Time this tick adds to the fallback's window: device CPU, else real."""
+            nonlocal last_cpu
+            cpu = device_cpu_ns()
+            dt = (cpu - last_cpu) if (cpu is not None and last_cpu is not None) else now - last
+            last_cpu = cpu
+            return max(dt, 0)
         while True:
             bell = self.slots.doorbell
             self._handle_requests()
@@ -461,7 +496,7 @@ class Controller:
             if ob.busy:
                 prev_idle = None
                 self.idle, self.busy_why = False, ob.busy[0][:200]
-                crawling = self._crawling(ob, now - last, 0)
+                crawling = self._crawling(ob, quiet_dt(now), 0)
                 if crawling is not None and not self.reached:
                     self._fallback(crawling, dev_now, ob.busy[0])
                 want = self.cfg.effective_fallback_rate if (self.fallback_on and not ob.exchange and not self.reached) else 1.0
@@ -503,7 +538,7 @@ class Controller:
                     self.jumps += 1
                     self.jumped_s += delta / NS
                 self._wake(ob.waiters, target)
-                if self._crawling(ob, now - last, max(delta, 0)) is False:
+                if self._crawling(ob, quiet_dt(now), max(delta, 0)) is False:
                     self._fallback(False, dev_now, "")
                 last = mono_ns()
                 self.write_state()

@@ -173,8 +173,12 @@ def classify(s: SockInfo) -> str | None:
         return "data not yet acknowledged"
     if s.rqueue > 0:
         return "data not yet read"
+    # "ms ago" counters: sent at or after the last receive.  A tie (both in
+    # the same millisecond, as when a TLS client answers the server's flight
+    # at once) counts as awaiting: taking it for idle would let the clock
+    # jump straight to the client's timeout.
     if (s.state == TCP_ESTABLISHED and s.last_sent_ms is not None and s.last_recv_ms is not None
-            and s.last_sent_ms < s.last_recv_ms):
+            and s.last_sent_ms <= s.last_recv_ms):
         return "awaiting an answer"
     return None
 

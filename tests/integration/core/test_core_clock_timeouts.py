@@ -88,7 +88,8 @@ def alone(hp_settings: Settings, docker_engine: docker.DockerClient, built_image
 def test_https_with_5s_timeout_after_72h_is_caught(alone: AnalysisOutcome) -> None:
     report = alone.report
     assert alone.verdict == Verdict.LEAK, report["verdict_reasons"]
-    sms = [f for f in report["findings"] if f["canary"]["kind"] == "sms"]
+    # SMS bodies (their addresses are numbers the call log shares, so those travel with curl too)
+    sms = [f for f in report["findings"] if f["canary"]["kind"] == "sms" and f["canary"]["field"] == "body"]
     assert sms and {f["destination"]["host"] for f in sms} == {"collect.example.com"}
     assert {f["channel"] for f in sms} == {"https"}
     assert all(72 * 0.99 <= device_hours(report, f) <= 72 * 1.01 for f in sms), [f["device_time"] for f in sms]
@@ -100,6 +101,7 @@ def test_https_with_5s_timeout_after_72h_is_caught(alone: AnalysisOutcome) -> No
 
 def test_shell_sleep_content_query_and_curl_is_caught(alone: AnalysisOutcome) -> None:
     calls = [f for f in alone.report["findings"] if f["canary"]["kind"] == "call_log"]
+    # curl uploaded `content query` rows; nothing else sends call-log entries
     assert calls and {f["destination"]["host"] for f in calls} == {"calls.example.net"}
     assert all(48 * 0.99 <= device_hours(alone.report, f) <= 48 * 1.01 for f in calls)
     assert any("curl" in " ".join(f["process"]["argv"]) for f in calls)

@@ -27,6 +27,7 @@ def test_what_counts_as_an_exchange_in_flight() -> None:
     # tcpi_last_data_* are "ms ago": sent 5 ms ago, last received 900 ms ago -> awaiting the answer
     assert classify(sock(sent=5, recv=900)) == "awaiting an answer"
     assert classify(sock(sent=900, recv=5)) is None  # answered: a keep-alive connection at rest
+    assert classify(sock(sent=3, recv=3)) == "awaiting an answer"  # same ms: a TLS client's reply
     assert classify(sock(state=TCP_LISTEN)) is None
     assert classify(sock(state=TCP_LISTEN, rq=1)) == "connection waiting to be accepted"
     assert classify(sock("udp", state=7, dport=53)) == "name lookup"
