@@ -65,8 +65,12 @@ non-hashed before hashed, then the shortest decode chain, then the longest
 form, then the earliest.  The destination host is the best-sourced name any
 evidence has (``http-host``/``sni`` before ``flow``/``query`` before the
 ``dns`` guess).  ``process`` comes from the syscall summary's
-``who_connected`` for the primary evidence's destination at its connect
-time (then its data time, then the other evidence), else null.
+``who_connected`` for the primary evidence's destination and device-side
+port (the payload's client port: the local port of the device socket, which
+strace's decoration shows too) at its connect time (then its data time,
+then the other evidence), else null.  The port is what tells two processes
+apart that reached the one fakenet address at the same moment; without it
+(or when the trace never saw that port) the closest in time wins.
 """
 
 from __future__ import annotations
@@ -82,11 +86,12 @@ from sandbox.canary.model import CanaryForm, CanarySet
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.scan import Hit, Needle, Scanner
 from sandbox.detect.sources import Payload
+from sandbox.network.logs import split_hostport
 
 if TYPE_CHECKING:
     from sandbox.monitor.summary import ProcessInfo, Summary
 
-__all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "detect"]
+__all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "detect", "device_port"]
 
 _HASHED = re.compile(r"^(?:md5|sha1|sha256)-")
 _DIGITS = frozenset("0123456789")
@@ -427,19 +432,27 @@ def _primary_rank(m: Match) -> tuple[float, bool, int, int, float, int]:
     return (source, m.hashed, len(m.encoding), -len(m.form.value), m.ts, m.offset)
 
 
+def device_port(client: str | None) -> int | None:
+    """The device socket's port from a payload's or log record's ``client``
+    (``"10.213.0.3:40000"``, ``"fd00::3:40000"``), None when unknown."""
+    hp = split_hostport(client)
+    return hp[1] if hp is not None and 0 < hp[1] < 65536 else None
+
+
 def _attribute(summary: Summary, matches: list[Match], window: float) -> ProcessRef | None:
-    tried: set[tuple[str, int, float]] = set()
+    tried: set[tuple[str, int, int | None, float]] = set()
     for m in matches:
         where = m.where
         if not where.ip:
             continue
+        local_port = device_port(where.client)
         for ts in (where.connect_ts, m.ts):
-            if ts is None or (where.ip, where.port, ts) in tried:
+            if ts is None or (where.ip, where.port, local_port, ts) in tried:
                 continue
             if len(tried) >= _MAX_ATTRIBUTION_TRIES:
                 return None
-            tried.add((where.ip, where.port, ts))
-            info = summary.who_connected(where.ip, where.port, ts, window)
+            tried.add((where.ip, where.port, local_port, ts))
+            info = summary.who_connected(where.ip, where.port, ts, window, local_port=local_port)
             if info is not None:
                 return ProcessRef.from_info(info)
     return None
