@@ -5,11 +5,15 @@
   sent data the fakenet could not read.  A process counts as a reader when
   it, or one of its ancestors, opened a store or ran ``content query`` on
   one (the parent of a ``content`` command gets its rows).  Exactly two kinds of sending count,
-  each attributed with the syscall summary's ``who_connected(ip, port, ts)``
+  each attributed with the syscall summary's ``who_connected(ip, port, ts,
+  local_port=)`` (``local_port``: the device socket's port, the client port
+  the fakenet or the capture saw, so two processes reaching the one fakenet
+  address at the same moment are told apart; time alone when unknown)
   and counted only at or after that process' first read of a store:
 
   1. a TLS connection whose handshake with the fakenet failed
-     (``tls_failures.jsonl``), looked up at the failure's time.  The reason
+     (``tls_failures.jsonl``), looked up at the handshake's start (the
+     failure's time less ``handshake_ms``; the failure's time when unknown).  The reason
      says "rejected the certificate" only when the client sent a TLS alert
      that says so (``unknown_ca``, ``bad_certificate``, ...); otherwise what
      it did ("closed during the handshake after N ms, no alert");
@@ -46,7 +50,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.decoders import b64_decode, hex_decode, inflate, unbrotli
-from sandbox.detect.findings import Finding
+from sandbox.detect.findings import Finding, device_port
 from sandbox.detect.sources import Payload
 from sandbox.network.logs import TlsFailure, split_hostport
 
@@ -229,7 +233,10 @@ def verdict(
         if dst is None:
             unattributed += 1
             continue
-        proc = syscalls.who_connected(dst[0], dst[1], fail.ts, window)
+        # asked at the handshake's start (the connect), not its end: a client
+        # that timed out sat in it for seconds
+        began = fail.ts - fail.handshake_ms / 1000 if fail.handshake_ms is not None else fail.ts
+        proc = syscalls.who_connected(dst[0], dst[1], began, window, local_port=device_port(fail.client))
         reader = _reader(readers, proc, fail.ts) if proc is not None else None
         if proc is None or reader is None:
             unattributed += 1
@@ -241,7 +248,8 @@ def verdict(
             f"{_when(fail.ts, mapping)}: what it meant to send could not be read"))
     for p, why in opaque:
         ts = p.connect_ts if p.connect_ts is not None else p.ts
-        proc = syscalls.who_connected(p.ip, p.port, ts, window) if p.ip else None
+        proc = (syscalls.who_connected(p.ip, p.port, ts, window, local_port=device_port(p.client))
+                if p.ip else None)
         reader = _reader(readers, proc, p.ts) if proc is not None else None
         if proc is None or reader is None:
             unattributed += 1
