@@ -367,6 +367,38 @@ def test_add_to_spans_out_of_order_and_capped() -> None:
     assert spans[:2] == [5.0, 10.5]
 
 
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1e4, allow_nan=False), st.floats(0.0, 50.0, allow_nan=False)),
+                min_size=1, max_size=40))
+def test_add_to_spans_invariants(adds: list[tuple[float, float]]) -> None:
+    spans: list[float] = []
+    for start, length in adds:
+        _add_to_spans(spans, start, start + length, 1.0)
+        assert len(spans) % 2 == 0 and 2 <= len(spans) <= 8
+        assert spans == sorted(spans)  # sorted, disjoint spans
+    pairs = list(zip(spans[::2], spans[1::2]))
+    for start, length in adds:  # every use is covered by one span
+        assert any(a <= start and start + length <= b for a, b in pairs)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.integers(40000, 40008), st.integers(0, 200)),
+                min_size=1, max_size=30))
+def test_the_port_owner_is_found_whatever_the_timing(uses: list[tuple[int, int, int]]) -> None:
+    """Connections at coarse times (many at the same instant, ports reused
+    later by others): asked with its port and time, each maps to its process."""
+    held: dict[tuple[int, int], int] = {}
+    for pid, port, slot in uses:
+        held.setdefault((port, slot), pid)  # one socket per port at a time
+    events: list[Event] = [Exec(pid, 0.0, f"/bin/p{pid}", (f"p{pid}",)) for pid in range(1, 7)]
+    for (port, slot), pid in held.items():
+        events += tls(pid, 100.0 + slot * 10.0, port)
+    s = summarize(events)
+    for (port, slot), pid in held.items():
+        got = s.who_connected(FAKENET, 443, 100.0 + slot * 10.0, 2.0, local_port=port)
+        assert got is not None and got.pid == pid
+
+
 def test_threads_merge_their_ports() -> None:
     """A thread seen before its clone line keeps its ports when folded in."""
     events: list[Event] = [
