@@ -69,7 +69,7 @@ _MAX_ANCESTRY = 64
 _DEFAULT_GAP = 1.0
 _DEFAULT_MAX_INTERVALS = 128
 _DEFAULT_MAX_IDLE = 1024
-_DEFAULT_MAX_LOCAL_PORTS = 1024
+_DEFAULT_MAX_LOCAL_PORTS = 256
 _PORT_SPANS = 4
 
 
@@ -358,9 +358,9 @@ class Summary:
         reused).  Otherwise, or without ``local_port``, time decides: a
         connect within ``window`` seconds beats mere sending (UDP sendto,
         writes on a long-lived connection); then the smaller time distance
-        wins, then more connects, then the earlier-started process (today's
-        rule, also when the port is not in the summary: a socket whose sends
-        strace could not decorate, or a port dropped past the bound).
+        wins, then more connects, then the earlier-started process.  Time
+        also decides when the port is not in the summary (a socket whose
+        sends strace could not decorate, or a port dropped past the bound).
         ``port=None`` matches any port.
         """
         candidates = self._by_address.get(normalize_address(address), ())
@@ -699,9 +699,10 @@ class SummaryBuilder:
     a service forking helpers for hours cannot grow memory without limit.
     ``max_local_ports`` bounds the device-side ports kept per destination
     (least recently used dropped first, counted in
-    ``Destination.local_ports_dropped``; each keeps at most a few spans), so
-    a process opening thousands of connections costs at most ~250 bytes a
-    port.
+    ``Destination.local_ports_dropped``; each keeps at most a few spans):
+    about 200 bytes a port, so at most ~50 KiB per process and destination
+    however many connections it opens.  A dropped port is no loss unless a
+    flow on it is attributed later, and then time still decides.
     """
 
     def __init__(
