@@ -65,10 +65,11 @@ non-hashed before hashed, then the shortest decode chain, then the longest
 form, then the earliest.  The destination host is the best-sourced name any
 evidence has (``http-host``/``sni`` before ``flow``/``query`` before the
 ``dns`` guess).  ``process`` comes from the syscall summary's
-``who_connected`` for the primary evidence's destination and device-side
-port (the payload's client port: the local port of the device socket, which
-strace's decoration shows too) at its connect time (then its data time,
-then the other evidence), else null.  The port is what tells two processes
+``who_owned`` for the primary evidence's destination and device-side port
+(the payload's client port: the local port of the device socket, which
+strace's decoration shows too) at its connect time, then its data time,
+then the other evidence's; failing that, from ``who_connected`` (time
+alone) at those times; else null.  The port is what tells two processes
 apart that reached the one fakenet address at the same moment; without it
 (or when the trace never saw that port) the closest in time wins.
 """
@@ -440,21 +441,30 @@ def device_port(client: str | None) -> int | None:
 
 
 def _attribute(summary: Summary, matches: list[Match], window: float) -> ProcessRef | None:
-    tried: set[tuple[str, int, int | None, float]] = set()
+    """First by device port at any of the evidence's times (a socket may
+    sit idle between its connect and its send), then by time alone."""
+    asks: list[tuple[str, int, int | None, float]] = []
     for m in matches:
         where = m.where
         if not where.ip:
             continue
         local_port = device_port(where.client)
         for ts in (where.connect_ts, m.ts):
-            if ts is None or (where.ip, where.port, local_port, ts) in tried:
-                continue
-            if len(tried) >= _MAX_ATTRIBUTION_TRIES:
-                return None
-            tried.add((where.ip, where.port, local_port, ts))
-            info = summary.who_connected(where.ip, where.port, ts, window, local_port=local_port)
+            ask = (where.ip, where.port, local_port, ts) if ts is not None else None
+            if ask is not None and ask not in asks:
+                asks.append(ask)
+        if len(asks) >= _MAX_ATTRIBUTION_TRIES:
+            break
+    asks = asks[:_MAX_ATTRIBUTION_TRIES]
+    for ip, port, local_port, ts in asks:
+        if local_port is not None:
+            info = summary.who_owned(ip, port, local_port, ts, window)
             if info is not None:
                 return ProcessRef.from_info(info)
+    for ip, port, _, ts in asks:
+        info = summary.who_connected(ip, port, ts, window)
+        if info is not None:
+            return ProcessRef.from_info(info)
     return None
 
 

@@ -363,9 +363,7 @@ class Summary:
         sends strace could not decorate, or a port dropped past the bound).
         ``port=None`` matches any port.
         """
-        candidates = self._by_address.get(normalize_address(address), ())
-        if port is not None:
-            candidates = tuple((p, d) for p, d in candidates if d.port == port)
+        candidates = self._candidates(address, port)
         if local_port is not None:
             owner = _port_owner(candidates, local_port, ts, window)
             if owner is not None:
@@ -391,6 +389,22 @@ class Summary:
             if best is None or rank < best:
                 best, best_proc = rank, proc
         return best_proc
+
+    def who_owned(
+        self, address: str, port: int | None, local_port: int, ts: float, window: float = 2.0
+    ) -> ProcessInfo | None:
+        """The process whose socket to ``address:port`` used the device-side
+        ``local_port`` within ``window`` seconds of ``ts`` (the closest in
+        time), or None: the exact half of :meth:`who_connected`, for callers
+        that try several times (connect time, data time) before falling
+        back to time alone."""
+        return _port_owner(self._candidates(address, port), local_port, ts, window)
+
+    def _candidates(self, address: str, port: int | None) -> tuple[tuple[ProcessInfo, Destination], ...]:
+        candidates = self._by_address.get(normalize_address(address), ())
+        if port is not None:
+            candidates = tuple((p, d) for p, d in candidates if d.port == port)
+        return candidates
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-serialisable form (lists, dicts, str, int, float, None)."""

@@ -29,7 +29,7 @@ from sandbox.canary import CanarySet, CanarySpec, generate
 from sandbox.clock import ClockMapping
 from sandbox.detect.findings import Detector, Finding, detect, device_port
 from sandbox.detect.sources import Payload, iter_payloads
-from sandbox.monitor.events import Connect, Exec
+from sandbox.monitor.events import Connect, Exec, Send
 from sandbox.monitor.summary import Summary, summarize, summarize_lines
 
 T0 = 1_700_000_000.0
@@ -347,6 +347,28 @@ def test_a_reused_port_goes_to_whoever_held_it_then(tmp_path: Path) -> None:
              if x.canary.item_id == sms.id]
     assert [(f.host_time, f.process.pid if f.process else None) for f in found] == [
         (T0 + 0.01, UPLOADER), (later + 0.01, POLLER)]
+
+
+def test_a_socket_idle_between_connect_and_send_is_found_by_its_port(tmp_path: Path) -> None:
+    """Both connect at once; the uploader's socket sits idle for 20 s before
+    its first send.  At the connect time only time would speak (and name the
+    poller); the port at the data time names the uploader."""
+    contact = canaries().contacts[2]
+    assert contact.email is not None
+    request = b"POST /c HTTP/1.1\r\nHost: c.example\r\n\r\n" + json.dumps({"email": contact.email}).encode()
+    frames = Conversation(UPLOADER_PORT, FAKENET, 443).stream(request).frames  # SYN at T0, data at T0+20
+    summary = summarize([
+        Exec(POLLER, T0 - 9, "/system/priv-app/timeouts/poller.py", ("poller.py",)),
+        Exec(UPLOADER, T0 - 8, "/system/priv-app/timeouts/uploader.py", ("uploader.py",)),
+        Connect(POLLER, T0, "AF_INET", FAKENET, 443, True, False, 5, "TCP"),
+        Send(POLLER, T0 + 0.002, 5, "AF_INET", FAKENET, 443, 517, "write", "TCP", DEVICE, POLLER_PORT),
+        Connect(UPLOADER, T0, "AF_INET", FAKENET, 443, True, False, 7, "TCP"),
+        Send(UPLOADER, T0 + 20.0, 7, "AF_INET", FAKENET, 443, len(request), "write", "TCP", DEVICE,
+             UPLOADER_PORT),
+    ])
+    (f,) = [x for x in run(tmp_path, frames=frames, step=10.0, syscalls=summary)
+            if x.canary.item_id == contact.id and x.canary.field == "email"]
+    assert f.process is not None and f.process.pid == UPLOADER
 
 
 def test_device_port_parsing() -> None:

@@ -299,6 +299,18 @@ def test_who_connected_by_local_port(ts: float, local_port: int | None, pid: int
     assert (got.pid if got is not None else None) == pid
 
 
+def test_who_owned_is_the_exact_half() -> None:
+    s = timeouts_firmware()
+    owner = s.who_owned(FAKENET, 443, 40003, 5000.0)
+    assert owner is not None and owner.pid == 20
+    assert s.who_owned(FAKENET, None, 40003, 9000.0) is not None
+    assert s.who_owned(FAKENET, 443, 49999, 5000.0) is None  # no fallback to time
+    assert s.who_owned(FAKENET, 80, 40003, 5000.0) is None
+    assert s.who_owned(FAKENET, 443, 40003, 5010.0, window=2.0) is None
+    late = s.who_owned(FAKENET, 443, 40003, 5010.0, window=20.0)
+    assert late is not None and late.pid == 20
+
+
 def test_local_ports_are_recorded_per_destination() -> None:
     s = timeouts_firmware()
     poller = s.process(10)
