@@ -65,8 +65,13 @@ non-hashed before hashed, then the shortest decode chain, then the longest
 form, then the earliest.  The destination host is the best-sourced name any
 evidence has (``http-host``/``sni`` before ``flow``/``query`` before the
 ``dns`` guess).  ``process`` comes from the syscall summary's
-``who_connected`` for the primary evidence's destination at its connect
-time (then its data time, then the other evidence), else null.
+``who_owned`` for the primary evidence's destination and device-side port
+(the payload's client port: the local port of the device socket, which
+strace's decoration shows too) at its connect time, then its data time,
+then the other evidence's; failing that, from ``who_connected`` (time
+alone) at those times; else null.  The port is what tells two processes
+apart that reached the one fakenet address at the same moment; without it
+(or when the trace never saw that port) the closest in time wins.
 """
 
 from __future__ import annotations
@@ -82,11 +87,12 @@ from sandbox.canary.model import CanaryForm, CanarySet
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.scan import Hit, Needle, Scanner
 from sandbox.detect.sources import Payload
+from sandbox.network.logs import split_hostport
 
 if TYPE_CHECKING:
     from sandbox.monitor.summary import ProcessInfo, Summary
 
-__all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "detect"]
+__all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "detect", "device_port"]
 
 _HASHED = re.compile(r"^(?:md5|sha1|sha256)-")
 _DIGITS = frozenset("0123456789")
@@ -427,21 +433,38 @@ def _primary_rank(m: Match) -> tuple[float, bool, int, int, float, int]:
     return (source, m.hashed, len(m.encoding), -len(m.form.value), m.ts, m.offset)
 
 
+def device_port(client: str | None) -> int | None:
+    """The device socket's port from a payload's or log record's ``client``
+    (``"10.213.0.3:40000"``, ``"fd00::3:40000"``), None when unknown."""
+    hp = split_hostport(client)
+    return hp[1] if hp is not None and 0 < hp[1] < 65536 else None
+
+
 def _attribute(summary: Summary, matches: list[Match], window: float) -> ProcessRef | None:
-    tried: set[tuple[str, int, float]] = set()
+    """First by device port at any of the evidence's times (a socket may
+    sit idle between its connect and its send), then by time alone."""
+    asks: list[tuple[str, int, int | None, float]] = []
     for m in matches:
         where = m.where
         if not where.ip:
             continue
+        local_port = device_port(where.client)
         for ts in (where.connect_ts, m.ts):
-            if ts is None or (where.ip, where.port, ts) in tried:
-                continue
-            if len(tried) >= _MAX_ATTRIBUTION_TRIES:
-                return None
-            tried.add((where.ip, where.port, ts))
-            info = summary.who_connected(where.ip, where.port, ts, window)
+            ask = (where.ip, where.port, local_port, ts) if ts is not None else None
+            if ask is not None and ask not in asks:
+                asks.append(ask)
+        if len(asks) >= _MAX_ATTRIBUTION_TRIES:
+            break
+    asks = asks[:_MAX_ATTRIBUTION_TRIES]
+    for ip, port, local_port, ts in asks:
+        if local_port is not None:
+            info = summary.who_owned(ip, port, local_port, ts, window)
             if info is not None:
                 return ProcessRef.from_info(info)
+    for ip, port, _, ts in asks:
+        info = summary.who_connected(ip, port, ts, window)
+        if info is not None:
+            return ProcessRef.from_info(info)
     return None
 
 

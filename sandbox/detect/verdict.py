@@ -5,11 +5,16 @@
   sent data the fakenet could not read.  A process counts as a reader when
   it, or one of its ancestors, opened a store or ran ``content query`` on
   one (the parent of a ``content`` command gets its rows).  Exactly two kinds of sending count,
-  each attributed with the syscall summary's ``who_connected(ip, port, ts)``
-  and counted only at or after that process' first read of a store:
+  each attributed to a process by the syscall summary -- by the device
+  socket's port (``who_owned``; the client port the fakenet or the capture
+  saw, so two processes reaching the one fakenet address at the same moment
+  are told apart) at the time given below and then at the failure's or
+  data's own time, else by time alone (``who_connected``) at the time given
+  below -- and counted only at or after that process' first read of a store:
 
   1. a TLS connection whose handshake with the fakenet failed
-     (``tls_failures.jsonl``), looked up at the failure's time.  The reason
+     (``tls_failures.jsonl``), looked up at the handshake's start (the
+     failure's time less ``handshake_ms``; the failure's time when unknown).  The reason
      says "rejected the certificate" only when the client sent a TLS alert
      that says so (``unknown_ca``, ``bad_certificate``, ...); otherwise what
      it did ("closed during the handshake after N ms, no alert");
@@ -46,7 +51,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.decoders import b64_decode, hex_decode, inflate, unbrotli
-from sandbox.detect.findings import Finding
+from sandbox.detect.findings import Finding, device_port
 from sandbox.detect.sources import Payload
 from sandbox.network.logs import TlsFailure, split_hostport
 
@@ -156,6 +161,19 @@ def _who_read(reader: StoreReader, proc: ProcessInfo, mapping: ClockMapping | No
             f"{reader.store} store ({when}),")
 
 
+def _sender(syscalls: Summary, ip: str, port: int, client: str | None, times: tuple[float, float],
+            window: float) -> ProcessInfo | None:
+    """Who sent to ``ip:port`` from the device port in ``client``: by that
+    port at any of ``times`` (connect, then data), else by time alone at the first."""
+    local_port = device_port(client)
+    if local_port is not None:
+        for ts in times:
+            proc = syscalls.who_owned(ip, port, local_port, ts, window)
+            if proc is not None:
+                return proc
+    return syscalls.who_connected(ip, port, times[0], window)
+
+
 def _leak_reasons(findings: Sequence[Finding]) -> list[str]:
     items = {(f.canary.kind, f.canary.item_id) for f in findings}
     out = [f"{len(findings)} canary leak finding(s) covering {len(items)} planted item(s)"]
@@ -229,7 +247,10 @@ def verdict(
         if dst is None:
             unattributed += 1
             continue
-        proc = syscalls.who_connected(dst[0], dst[1], fail.ts, window)
+        # asked at the handshake's start (the connect), not its end: a client
+        # that timed out sat in it for seconds
+        began = fail.ts - fail.handshake_ms / 1000 if fail.handshake_ms is not None else fail.ts
+        proc = _sender(syscalls, dst[0], dst[1], fail.client, (began, fail.ts), window)
         reader = _reader(readers, proc, fail.ts) if proc is not None else None
         if proc is None or reader is None:
             unattributed += 1
@@ -241,7 +262,7 @@ def verdict(
             f"{_when(fail.ts, mapping)}: what it meant to send could not be read"))
     for p, why in opaque:
         ts = p.connect_ts if p.connect_ts is not None else p.ts
-        proc = syscalls.who_connected(p.ip, p.port, ts, window) if p.ip else None
+        proc = _sender(syscalls, p.ip, p.port, p.client, (ts, p.ts), window) if p.ip else None
         reader = _reader(readers, proc, p.ts) if proc is not None else None
         if proc is None or reader is None:
             unattributed += 1

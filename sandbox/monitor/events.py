@@ -67,7 +67,12 @@ class Connect:
     so it matches what a packet capture sees; for AF_UNIX it is the socket
     path (``@name`` for abstract sockets).  ``local`` means the socket cannot
     leave the device (not an IP family); ``in_progress`` is a non-blocking
-    connect (EINPROGRESS) whose outcome strace does not show."""
+    connect (EINPROGRESS) whose outcome strace does not show.
+
+    ``local_address``/``local_port`` are the socket's own endpoint when its
+    ``-yy`` decoration shows one (a socket bound or used before the connect,
+    typically UDP).  strace decorates arguments at syscall *entry*, so a
+    fresh TCP socket's connect never shows it: its first :class:`Send` does."""
 
     pid: int
     ts: float
@@ -80,6 +85,8 @@ class Connect:
     protocol: str | None = None
     local: bool = False
     errno: str | None = None
+    local_address: str | None = None
+    local_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +94,14 @@ class Send:
     """Bytes an IP socket accepted (sendto/sendmsg/sendmmsg/write/writev/
     sendfile).  ``address``/``port`` come from the explicit destination, else
     from the fd's ``-yy`` decoration, else from the last connect on that fd;
-    they are None when none of those says."""
+    they are None when none of those says.
+
+    ``local_address``/``local_port`` are the device socket's own endpoint
+    from the decoration (``5<TCP:[10.213.0.3:40000->10.213.0.2:443]>``,
+    ``<UDP:[0.0.0.0:47420]>`` for an unconnected UDP socket), else None.
+    The local port is what the capture and the fakenet see as the client
+    port, so it ties a flow to one socket where address, port and time
+    cannot (every name resolves to the one fakenet address)."""
 
     pid: int
     ts: float
@@ -98,6 +112,8 @@ class Send:
     nbytes: int
     syscall: str
     protocol: str | None = None
+    local_address: str | None = None
+    local_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

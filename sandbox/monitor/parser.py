@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 from .events import (
     CanaryStore,
@@ -273,16 +273,25 @@ def _split_hostport(text: str) -> tuple[str, int] | None:
     return _normalize_ip(host), int(port)
 
 
-def _socket_from_deco(deco: str) -> tuple[str, str, tuple[str, int] | None] | None:
-    """(protocol, family, peer) from ``<TCP:[a:p->b:q]>``; None if not IP."""
+_Endpoint: TypeAlias = tuple[str, int]
+_SockInfo: TypeAlias = tuple[str, str, _Endpoint | None, _Endpoint | None]
+
+
+def _socket_from_deco(deco: str) -> _SockInfo | None:
+    """(protocol, family, peer, local) from ``<TCP:[a:p->b:q]>`` (local
+    ``a:p``, peer ``b:q``) or ``<UDP:[a:p]>`` (local only); None if not IP.
+    An endpoint is None when the decoration lacks it (``<TCP:[14400]>``, the
+    inode of a socket not yet connected) or its port is 0 (not bound)."""
     m = _SOCKDECO_RE.fullmatch(deco)
     if m is None:
         return None
     proto, inner = m.group(1), m.group(2)
-    peer = None
-    if "->" in inner:
-        peer = _split_hostport(inner.split("->", 1)[1])
-    return proto, _PROTO_FAMILY[proto], peer
+    here, arrow, there = inner.partition("->")
+    peer = _split_hostport(there) if arrow else None
+    local = _split_hostport(here)
+    if local is not None and local[1] == 0:
+        local = None
+    return proto, _PROTO_FAMILY[proto], peer, local
 
 
 def _deco_path(deco: str | None) -> str | None:
@@ -704,10 +713,11 @@ class StraceParser:
             return
         family, address, port = _parse_sockaddr(sm.group(1))
         proto = None
+        mine: _Endpoint | None = None
         if deco is not None:
             info = _socket_from_deco(deco)
             if info is not None:
-                proto = info[0]
+                proto, mine = info[0], info[3]
             elif ":[" in deco and not deco.startswith("<socket:["):
                 proto = deco[1 : deco.index(":[")]
         ok = val == "0"
@@ -725,6 +735,8 @@ class StraceParser:
             Connect(
                 pid, ts, family, address, port, ok, in_progress, fd, proto, local,
                 None if ok else errno,
+                mine[0] if mine is not None else None,
+                mine[1] if mine is not None else None,
             )
         )
 
@@ -756,7 +768,14 @@ class StraceParser:
                 proto = proto or dest[3]
             elif info is None:
                 return  # undescribed socket and no connect seen: can't tell
-        out.append(Send(pid, ts, fd, family, address, port, nbytes, syscall, proto))
+        mine = info[3] if info is not None else None
+        out.append(
+            Send(
+                pid, ts, fd, family, address, port, nbytes, syscall, proto,
+                mine[0] if mine is not None else None,
+                mine[1] if mine is not None else None,
+            )
+        )
 
     def _on_sendto(
         self, pid: int, ts: float, name: str, args: str, val: str,

@@ -19,7 +19,10 @@ this argv (and tolerates variations such as ``[pid N]`` prefixes or missing
     Decode fds: paths (``3</data/.../contacts2.db>``, also the fd an open
     *returns*, which resolves relative paths and symlinks) and socket
     endpoints (``5<TCP:[10.0.0.2:40000->1.2.3.4:443]>``), which is how a
-    ``write`` is known to go to a TCP/UDP socket and where.
+    ``write`` is known to go to a TCP/UDP socket and where, and which device
+    port it leaves from: the client port the capture and the fakenet see,
+    so a flow is attributed to its socket, not just to whoever reached the
+    same address at about the same time.
 ``-Y``
     Print each task's command name next to its id (``1234<sysoper>``), so
     the report can name processes, including after prctl(PR_SET_NAME).

@@ -7,6 +7,16 @@ Time stamps of activity are kept as merged intervals (a bounded list per
 destination whose merge gap doubles when it fills), which is what
 :meth:`Summary.who_connected` needs to match a network flow to a process.
 
+Why local ports too: on the twin every name resolves to the one fakenet
+address, so all HTTPS of the device goes to the same ``ip:443``, and two
+processes woken by one clock jump connect there at the same moment.  The
+device socket's own port (from strace's ``-yy`` decoration, the client port
+of the capture and the fakenet logs) tells them apart.  Per destination the
+ports seen are kept with when each was in use (a few spans per port, the
+most recently used ``max_local_ports`` ports; older ones are dropped and
+counted), and ``who_connected(..., local_port=)`` prefers an exact port
+match, closest in time since ports are reused over hours.
+
 Why threads are resolved here and not in the parser: strace may print a new
 thread's first syscall before the ``clone(...) = tid`` line of its creator.
 The builder then creates a provisional process for the tid and folds it into
@@ -21,7 +31,7 @@ ancestry so a report can say "child of sysoper".
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -59,6 +69,8 @@ _MAX_ANCESTRY = 64
 _DEFAULT_GAP = 1.0
 _DEFAULT_MAX_INTERVALS = 128
 _DEFAULT_MAX_IDLE = 1024
+_DEFAULT_MAX_LOCAL_PORTS = 256
+_PORT_SPANS = 4
 
 
 def normalize_address(address: str) -> str:
@@ -101,12 +113,23 @@ class StoreAccess:
 Interval = tuple[float, float, int]
 """(start, end, number of calls) of merged activity."""
 
+Span = tuple[float, float]
+"""(first, last) time a local port was seen in use."""
+
+PortUse = tuple[int, tuple[Span, ...]]
+"""A local port and the spans it was in use, earliest first."""
+
 
 @dataclass(frozen=True, slots=True)
 class Destination:
     """Where one process connected or sent.  ``local`` means not an IP
     socket (AF_UNIX, netlink); ``loopback`` is 127/8 or ::1.  Connect
-    outcomes are split because a non-blocking connect's success is unknown."""
+    outcomes are split because a non-blocking connect's success is unknown.
+
+    ``local_ports`` are the device-side ports this process used towards the
+    destination, each with when (sorted by port; the most recently used ones
+    when there were more than the builder keeps, ``local_ports_dropped``
+    counting the rest)."""
 
     address: str | None
     port: int | None
@@ -124,6 +147,15 @@ class Destination:
     last_ts: float
     connect_activity: tuple[Interval, ...]
     send_activity: tuple[Interval, ...]
+    local_ports: tuple[PortUse, ...] = ()
+    local_ports_dropped: int = 0
+
+    def port_spans(self, local_port: int) -> tuple[Span, ...]:
+        """When ``local_port`` was in use towards this destination (may be empty)."""
+        i = bisect_left(self.local_ports, (local_port, ()))
+        if i < len(self.local_ports) and self.local_ports[i][0] == local_port:
+            return self.local_ports[i][1]
+        return ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -143,6 +175,8 @@ class Destination:
             "last_ts": self.last_ts,
             "connect_activity": [list(i) for i in self.connect_activity],
             "send_activity": [list(i) for i in self.send_activity],
+            "local_ports": [[port, [list(sp) for sp in spans]] for port, spans in self.local_ports],
+            "local_ports_dropped": self.local_ports_dropped,
         }
 
 
@@ -248,6 +282,15 @@ def _interval_distance(intervals: tuple[Interval, ...], ts: float) -> float:
     return best
 
 
+def _span_distance(spans: tuple[Span, ...], ts: float) -> float:
+    best = float("inf")
+    for start, end in spans:  # a handful
+        if start <= ts <= end:
+            return 0.0
+        best = min(best, abs(ts - start), abs(ts - end))
+    return best
+
+
 @dataclass(frozen=True)
 class Summary:
     """What the trace says, per process, plus the two answers the leak
@@ -302,21 +345,32 @@ class Summary:
         return rows
 
     def who_connected(
-        self, address: str, port: int | None, ts: float, window: float = 2.0
+        self, address: str, port: int | None, ts: float, window: float = 2.0,
+        *, local_port: int | None = None,
     ) -> ProcessInfo | None:
         """The process that most plausibly opened a flow to ``address:port``
         seen at ``ts`` (host epoch seconds), or None.
 
-        A connect within ``window`` seconds beats mere sending (UDP sendto,
+        ``local_port`` is the device side's port of the flow (the client port
+        in the capture or the fakenet logs), when known.  A process whose
+        socket to ``address:port`` used that very port within ``window``
+        seconds of ``ts`` wins outright, the closest in time first (ports are
+        reused).  Otherwise, or without ``local_port``, time decides: a
+        connect within ``window`` seconds beats mere sending (UDP sendto,
         writes on a long-lived connection); then the smaller time distance
-        wins, then more connects, then the earlier-started process.
+        wins, then more connects, then the earlier-started process.  Time
+        also decides when the port is not in the summary (a socket whose
+        sends strace could not decorate, or a port dropped past the bound).
         ``port=None`` matches any port.
         """
+        candidates = self._candidates(address, port)
+        if local_port is not None:
+            owner = _port_owner(candidates, local_port, ts, window)
+            if owner is not None:
+                return owner
         best: tuple[int, float, int, float, int] | None = None
         best_proc: ProcessInfo | None = None
-        for proc, dest in self._by_address.get(normalize_address(address), ()):
-            if port is not None and dest.port != port:
-                continue
+        for proc, dest in candidates:
             c_dist = _interval_distance(dest.connect_activity, ts)
             s_dist = _interval_distance(dest.send_activity, ts)
             if c_dist <= window:
@@ -336,6 +390,22 @@ class Summary:
                 best, best_proc = rank, proc
         return best_proc
 
+    def who_owned(
+        self, address: str, port: int | None, local_port: int, ts: float, window: float = 2.0
+    ) -> ProcessInfo | None:
+        """The process whose socket to ``address:port`` used the device-side
+        ``local_port`` within ``window`` seconds of ``ts`` (the closest in
+        time), or None: the exact half of :meth:`who_connected`, for callers
+        that try several times (connect time, data time) before falling
+        back to time alone."""
+        return _port_owner(self._candidates(address, port), local_port, ts, window)
+
+    def _candidates(self, address: str, port: int | None) -> tuple[tuple[ProcessInfo, Destination], ...]:
+        candidates = self._by_address.get(normalize_address(address), ())
+        if port is not None:
+            candidates = tuple((p, d) for p, d in candidates if d.port == port)
+        return candidates
+
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-serialisable form (lists, dicts, str, int, float, None)."""
         return {
@@ -354,6 +424,23 @@ class Summary:
             "parse_stats": self.parse_stats.to_dict() if self.parse_stats else None,
             "pruned_processes": self.pruned_processes,
         }
+
+
+def _port_owner(candidates: Iterable[tuple[ProcessInfo, Destination]], local_port: int,
+                ts: float, window: float) -> ProcessInfo | None:
+    """The process whose use of ``local_port`` is within ``window`` of ``ts``
+    and closest to it (then more connects, earlier start, lower pid)."""
+    best: tuple[float, int, float, int] | None = None
+    best_proc: ProcessInfo | None = None
+    for proc, dest in candidates:
+        dist = _span_distance(dest.port_spans(local_port), ts)
+        if dist > window:
+            continue
+        rank = (dist, -dest.connects,
+                proc.start_ts if proc.start_ts is not None else float("inf"), proc.pid)
+        if best is None or rank < best:
+            best, best_proc = rank, proc
+    return best_proc
 
 
 def _first_per_store(accesses: tuple[StoreAccess, ...]) -> list[StoreAccess]:
@@ -446,11 +533,38 @@ class _Activity:
         return tuple(zip(self.starts, self.ends, self.counts))
 
 
+def _add_to_spans(spans: list[float], start: float, end: float, gap: float) -> None:
+    """Add ``[start, end]`` to a port's flat, sorted ``[start0, end0, start1,
+    end1, ...]``: it joins a span it is within ``gap`` of, else is one of its
+    own; past ``_PORT_SPANS`` spans the two closest merge (one process reusing
+    one port later: coarser is fine, it is still the same process)."""
+    if not spans or start > spans[-1] + gap:
+        spans += (start, end)
+    elif start >= spans[-2]:
+        if end > spans[-1]:
+            spans[-1] = end
+        return
+    else:
+        pairs = sorted([(spans[i], spans[i + 1]) for i in range(0, len(spans), 2)] + [(start, end)])
+        merged: list[list[float]] = []
+        for start, end in pairs:
+            if merged and start <= merged[-1][1] + gap:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        spans[:] = [x for pair in merged for x in pair]
+    while len(spans) > 2 * _PORT_SPANS:
+        gaps = [spans[i + 1] - spans[i] for i in range(1, len(spans) - 2, 2)]
+        i = 2 * gaps.index(min(gaps)) + 1  # end of the span before the smallest gap
+        del spans[i:i + 2]
+
+
 class _Dest:
     __slots__ = (
         "address", "port", "family", "protocols", "connects", "connects_ok",
         "connects_in_progress", "connects_failed", "sends", "bytes_sent",
-        "first_ts", "last_ts", "connect_activity", "send_activity",
+        "first_ts", "last_ts", "connect_activity", "send_activity", "ports",
+        "ports_dropped", "gap",
     )
 
     def __init__(self, address: str | None, port: int | None, family: str,
@@ -470,6 +584,23 @@ class _Dest:
         self.connect_activity = _Activity(gap, cap)
         # Sends only break ties in who_connected, so they get a coarser record.
         self.send_activity = _Activity(gap, max(1, cap // 4))
+        # local port -> flat spans, least recently used first
+        self.ports: dict[int, list[float]] = {}
+        self.ports_dropped = 0
+        self.gap = gap
+
+    def use_port(self, local_port: int, ts: float, max_ports: int) -> None:
+        """The device socket's ``local_port`` was in use at ``ts``."""
+        ports = self.ports
+        spans = ports.get(local_port)
+        if spans is None:
+            spans = ports[local_port] = []
+            if len(ports) > max_ports:
+                del ports[next(iter(ports))]
+                self.ports_dropped += 1
+        elif next(reversed(ports)) != local_port:
+            ports[local_port] = ports.pop(local_port)  # most recently used last
+        _add_to_spans(spans, ts, ts, self.gap)
 
     def touch(self, ts: float) -> None:
         self.first_ts = min(self.first_ts, ts)
@@ -487,6 +618,14 @@ class _Dest:
         self.touch(other.last_ts)
         self.connect_activity.merge_from(other.connect_activity)
         self.send_activity.merge_from(other.send_activity)
+        self.ports_dropped += other.ports_dropped
+        for port, spans in other.ports.items():
+            mine = self.ports.get(port)
+            if mine is None:
+                self.ports[port] = list(spans)
+            else:
+                for i in range(0, len(spans), 2):
+                    _add_to_spans(mine, spans[i], spans[i + 1], self.gap)
 
     def freeze(self) -> Destination:
         local = self.family not in ("AF_INET", "AF_INET6")
@@ -507,6 +646,11 @@ class _Dest:
             last_ts=self.last_ts,
             connect_activity=self.connect_activity.freeze(),
             send_activity=self.send_activity.freeze(),
+            local_ports=tuple(
+                (port, tuple((spans[i], spans[i + 1]) for i in range(0, len(spans), 2)))
+                for port, spans in sorted(self.ports.items())
+            ),
+            local_ports_dropped=self.ports_dropped,
         )
 
 
@@ -567,6 +711,12 @@ class SummaryBuilder:
     exited, childless processes that touched no store and no socket are
     kept (oldest dropped first, counted in ``Summary.pruned_processes``), so
     a service forking helpers for hours cannot grow memory without limit.
+    ``max_local_ports`` bounds the device-side ports kept per destination
+    (least recently used dropped first, counted in
+    ``Destination.local_ports_dropped``; each keeps at most a few spans):
+    about 200 bytes a port, so at most ~50 KiB per process and destination
+    however many connections it opens.  A dropped port is no loss unless a
+    flow on it is attributed later, and then time still decides.
     """
 
     def __init__(
@@ -575,11 +725,14 @@ class SummaryBuilder:
         activity_gap: float = _DEFAULT_GAP,
         max_intervals: int = _DEFAULT_MAX_INTERVALS,
         max_idle_processes: int = _DEFAULT_MAX_IDLE,
+        max_local_ports: int = _DEFAULT_MAX_LOCAL_PORTS,
     ) -> None:
-        if activity_gap <= 0 or max_intervals < 1 or max_idle_processes < 0:
+        if activity_gap <= 0 or max_intervals < 1 or max_idle_processes < 0 or max_local_ports < 1:
             raise ValueError(
-                "activity_gap must be > 0, max_intervals >= 1, max_idle_processes >= 0"
+                "activity_gap must be > 0, max_intervals >= 1, max_idle_processes >= 0, "
+                "max_local_ports >= 1"
             )
+        self._max_ports = max_local_ports
         self._gap = activity_gap
         self._cap = max_intervals
         self._max_idle = max_idle_processes
@@ -692,6 +845,8 @@ class SummaryBuilder:
         if ev.protocol:
             dest.protocols.add(ev.protocol)
         dest.send_activity.add(ev.ts)
+        if ev.local_port is not None:
+            dest.use_port(ev.local_port, ev.ts, self._max_ports)
 
     def _on_connect(self, ev: Connect) -> None:
         proc = self._proc(ev.pid, ev.ts)
@@ -706,6 +861,8 @@ class SummaryBuilder:
         if ev.protocol:
             dest.protocols.add(ev.protocol)
         dest.connect_activity.add(ev.ts)
+        if ev.local_port is not None and (ev.ok or ev.in_progress):
+            dest.use_port(ev.local_port, ev.ts, self._max_ports)
 
     def _on_open(self, ev: Open) -> None:
         if ev.canary_store is None:

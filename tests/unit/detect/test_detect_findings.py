@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 
 from sandbox.canary import CanarySet, CanarySpec, generate
 from sandbox.clock import ClockMapping
-from sandbox.detect.findings import Detector, Finding, detect
+from sandbox.detect.findings import Detector, Finding, detect, device_port
 from sandbox.detect.sources import Payload, iter_payloads
-from sandbox.monitor.events import Connect, Exec
-from sandbox.monitor.summary import summarize
+from sandbox.monitor.events import Connect, Exec, Send
+from sandbox.monitor.summary import Summary, summarize, summarize_lines
 
 T0 = 1_700_000_000.0
 IDENTITY = ClockMapping.identity()
@@ -268,6 +268,117 @@ def test_process_attribution_and_device_time(tmp_path: Path) -> None:
     assert f.process.argv == ("sysoper", "--upload")
     assert f.device_time == mapping.device_iso(T0) and f.device_time.startswith("2027-01-15")
     assert f.to_dict()["process"] == f.process.to_dict()
+
+
+POLLER, UPLOADER = 10, 20
+POLLER_PORT, UPLOADER_PORT = 40010, 40020
+
+
+def timeouts_trace(*, reuse_at: float | None = None) -> Summary:
+    """strace output of the real case: a 15-minute HTTPS poller and a 72 h
+    uploader wake on one clock jump and connect to the one fakenet address
+    at the same instant (the poller even first).  ``reuse_at``: the poller
+    later gets the uploader's port again."""
+    def tls(pid: int, comm: str, fd: int, port: int, at: float) -> list[str]:
+        return [
+            f'{pid}<{comm}> {at:.6f} connect({fd}<TCP:[{pid}{fd}]>, {{sa_family=AF_INET, sin_port=htons(443), '
+            f'sin_addr=inet_addr("{FAKENET}")}}, 16) = 0',
+            f'{pid}<{comm}> {at + 0.002:.6f} write({fd}<TCP:[{DEVICE}:{port}->{FAKENET}:443]>, '
+            f'"\\26\\3\\1\\2\\0"..., 517) = 517',
+        ]
+
+    lines = [
+        f'{POLLER}<poller.py> {T0 - 9:.6f} execve("/system/priv-app/timeouts/poller.py", ["poller.py"], '
+        f'0x7ffd /* 3 vars */) = 0',
+        f'{UPLOADER}<uploader.py> {T0 - 8:.6f} execve("/system/priv-app/timeouts/uploader.py", '
+        f'["uploader.py"], 0x7ffd /* 3 vars */) = 0',
+        *tls(POLLER, "poller.py", 5, POLLER_PORT, T0 - 0.001),
+        *tls(UPLOADER, "uploader.py", 7, UPLOADER_PORT, T0 - 0.001),
+    ]
+    if reuse_at is not None:
+        lines += tls(POLLER, "poller.py", 6, UPLOADER_PORT, reuse_at - 0.001)
+    summary = summarize_lines(lines)
+    assert summary.parse_stats is not None and summary.parse_stats.unparseable == 0
+    return summary
+
+
+def test_simultaneous_connects_are_told_apart_by_the_device_port(tmp_path: Path) -> None:
+    """The SMS leak is the uploader's, though the poller reached the same
+    fakenet:443 at the same moment: the flow's client port says so."""
+    sms = canaries().sms[0]
+    flows = [
+        flow_record("poll", T0 + 0.01, host="poll.example", path="/ping", tls=True,
+                    body=b'{"alive": true}', client=f"{DEVICE}:{POLLER_PORT}"),
+        flow_record("up", T0 + 0.01, host="upload.example", path="/sms", tls=True,
+                    body=json.dumps({"body": sms.body}).encode(), client=f"{DEVICE}:{UPLOADER_PORT}"),
+    ]
+    (f,) = [x for x in run(tmp_path, flows=flows, syscalls=timeouts_trace()) if x.canary.item_id == sms.id]
+    assert f.process is not None and f.process.pid == UPLOADER
+    assert f.process.exe == "/system/priv-app/timeouts/uploader.py"
+    # the same flow with its client unknown: time alone names the wrong one
+    blind = [dict(flows[1], client=None)]
+    (g,) = [x for x in run(tmp_path, flows=blind, syscalls=timeouts_trace()) if x.canary.item_id == sms.id]
+    assert g.process is not None and g.process.pid == POLLER
+
+
+def test_device_port_from_the_pcap_stream(tmp_path: Path) -> None:
+    """A clear-text stream reassembled from the capture knows its source port."""
+    contact = canaries().contacts[2]
+    assert contact.email is not None
+    body = json.dumps({"email": contact.email}).encode()
+    for port, pid in ((UPLOADER_PORT, UPLOADER), (POLLER_PORT, POLLER)):
+        request = b"POST /c HTTP/1.1\r\nHost: c.example\r\n\r\n" + body
+        frames = Conversation(port, FAKENET, 443).stream(request).frames
+        out = tmp_path / str(port)
+        out.mkdir()
+        (f,) = [x for x in run(out, frames=frames, syscalls=timeouts_trace())
+                if x.canary.item_id == contact.id and x.canary.field == "email"]
+        assert f.evidence[0].artifact == "pcap"
+        assert f.process is not None and f.process.pid == pid, port
+
+
+def test_a_reused_port_goes_to_whoever_held_it_then(tmp_path: Path) -> None:
+    sms = canaries().sms[1]
+    later = T0 + 4 * 3600
+    flows = [flow_record(f"up{i}", at + 0.01, host="upload.example", path="/sms", tls=True,
+                         body=json.dumps({"body": sms.body}).encode(), client=f"{DEVICE}:{UPLOADER_PORT}")
+             for i, at in enumerate((T0, later))]
+    found = [x for x in run(tmp_path, flows=flows, syscalls=timeouts_trace(reuse_at=later))
+             if x.canary.item_id == sms.id]
+    assert [(f.host_time, f.process.pid if f.process else None) for f in found] == [
+        (T0 + 0.01, UPLOADER), (later + 0.01, POLLER)]
+
+
+def test_a_socket_idle_between_connect_and_send_is_found_by_its_port(tmp_path: Path) -> None:
+    """Both connect at once; the uploader's socket sits idle for 20 s before
+    its first send.  At the connect time only time would speak (and name the
+    poller); the port at the data time names the uploader."""
+    contact = canaries().contacts[2]
+    assert contact.email is not None
+    request = b"POST /c HTTP/1.1\r\nHost: c.example\r\n\r\n" + json.dumps({"email": contact.email}).encode()
+    frames = Conversation(UPLOADER_PORT, FAKENET, 443).stream(request).frames  # SYN at T0, data at T0+20
+    summary = summarize([
+        Exec(POLLER, T0 - 9, "/system/priv-app/timeouts/poller.py", ("poller.py",)),
+        Exec(UPLOADER, T0 - 8, "/system/priv-app/timeouts/uploader.py", ("uploader.py",)),
+        Connect(POLLER, T0, "AF_INET", FAKENET, 443, True, False, 5, "TCP"),
+        Send(POLLER, T0 + 0.002, 5, "AF_INET", FAKENET, 443, 517, "write", "TCP", DEVICE, POLLER_PORT),
+        Connect(UPLOADER, T0, "AF_INET", FAKENET, 443, True, False, 7, "TCP"),
+        Send(UPLOADER, T0 + 20.0, 7, "AF_INET", FAKENET, 443, len(request), "write", "TCP", DEVICE,
+             UPLOADER_PORT),
+    ])
+    (f,) = [x for x in run(tmp_path, frames=frames, step=10.0, syscalls=summary)
+            if x.canary.item_id == contact.id and x.canary.field == "email"]
+    assert f.process is not None and f.process.pid == UPLOADER
+
+
+def test_device_port_parsing() -> None:
+    assert device_port("10.213.0.3:40000") == 40000
+    assert device_port("fd00::3:40000") == 40000
+    assert device_port("[fd00::3]:40000") == 40000
+    assert device_port(None) is None
+    assert device_port("10.213.0.3") is None
+    assert device_port("10.213.0.3:0") is None
+    assert device_port("10.213.0.3:99999") is None
 
 
 def test_detect_function_builds_its_own_scanner() -> None:

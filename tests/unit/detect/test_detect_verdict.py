@@ -16,7 +16,7 @@ from sandbox.core.analysis import Verdict
 from sandbox.detect.findings import detect
 from sandbox.detect.sources import Payload
 from sandbox.detect.verdict import OpaqueSend, VerdictResult, opaque_reason, verdict
-from sandbox.monitor.events import Connect, Event, Exec, Fork, Open
+from sandbox.monitor.events import Connect, Event, Exec, Fork, Open, Send
 from sandbox.monitor.summary import Summary, summarize
 from sandbox.network.logs import TlsFailure
 
@@ -153,6 +153,67 @@ def test_only_opaque_tcp_and_udp_count() -> None:
     assert opaque_reason(udp(RANDOM)) is not None
     assert "base64 text" in (opaque_reason(udp(base64.b64encode(RANDOM))) or "")
     assert "hex text" in (opaque_reason(udp(RANDOM.hex().encode())) or "")
+
+
+DEVICE = "10.88.0.3"
+SMS_DB = "/data/user/0/com.android.providers.telephony/databases/mmssms.db"
+
+
+def two_wakers(*, reuse_at: float | None = None) -> Summary:
+    """A poller (read nothing) and an uploader (read the SMS store) connect to
+    the one fakenet address at the same instant from their own ports; the
+    poller started first, so time alone would name it."""
+    def tls(pid: int, port: int, at: float) -> list[Event]:
+        return [Connect(pid, at, "AF_INET", FAKENET, 443, True, False, 5, "TCP"),
+                Send(pid, at + 0.002, 5, "AF_INET", FAKENET, 443, 517, "write", "TCP", DEVICE, port)]
+
+    events: list[Event] = [
+        Exec(10, T0 - 9, "/system/priv-app/timeouts/poller.py", ("poller.py",)),
+        Exec(20, T0 - 8, "/system/priv-app/timeouts/uploader.py", ("uploader.py",)),
+        Open(20, T0 - 1, SMS_DB, "O_RDONLY", True, "sms", SMS_DB),
+        *tls(10, 40010, T0),
+        *tls(20, 40020, T0),
+    ]
+    if reuse_at is not None:
+        events += tls(10, 40020, reuse_at)
+    return summarize(events)
+
+
+def failure(port: int | None, ts: float = T0 + 0.05, ms: float | None = 48.0) -> TlsFailure:
+    return TlsFailure(ts, f"{DEVICE}:{port}" if port else None, f"{FAKENET}:443", "upload.example", ALERT, ms)
+
+
+def test_tls_failure_is_attributed_by_the_device_port() -> None:
+    result = verdict([], two_wakers(), [failure(40020)])
+    assert result.verdict == "suspicious", result.reasons
+    (why,) = result.reasons[1:]
+    assert why.startswith("uploader.py (pid 20) read the sms store")
+    # the poller's own failed handshake: it read nothing
+    assert verdict([], two_wakers(), [failure(40010)]).verdict == "clean"
+    # without the client port, time alone picks the poller (the old bug)
+    assert verdict([], two_wakers(), [failure(None)]).verdict == "clean"
+
+
+def test_tls_failure_after_a_long_handshake_is_looked_up_at_its_start() -> None:
+    """A client that sat 30 s in the handshake: its connect is 30 s before the failure."""
+    assert verdict([], two_wakers(), [failure(40020, ts=T0 + 30.0, ms=30_000.0)]).verdict == "suspicious"
+    assert verdict([], two_wakers(), [failure(40020, ts=T0 + 30.0, ms=None)]).verdict == "clean"
+
+
+def test_opaque_send_is_attributed_by_the_device_port() -> None:
+    def payload(port: int | None, at: float = T0) -> Payload:
+        return Payload("tcp", RANDOM, None, FAKENET, 443, at + 0.01, "pcap", "tcp stream",
+                       client=f"{DEVICE}:{port}" if port else None, connect_ts=at)
+
+    result = verdict([], two_wakers(), [], [payload(40020)])
+    assert result.verdict == "suspicious"
+    assert result.reasons[1].startswith("uploader.py (pid 20) read the sms store")
+    assert verdict([], two_wakers(), [], [payload(40010)]).verdict == "clean"
+    assert verdict([], two_wakers(), [], [payload(None)]).verdict == "clean"
+    # the uploader's port, reused an hour later by the poller: the poller's send
+    later = T0 + 3600
+    assert verdict([], two_wakers(reuse_at=later), [], [payload(40020, later)]).verdict == "clean"
+    assert verdict([], two_wakers(reuse_at=later), [], [payload(40020)]).verdict == "suspicious"
 
 
 def test_no_syscall_summary_is_clean_and_says_what_was_not_checked() -> None:

@@ -8,6 +8,7 @@ changes the events, that garbage never raises, and that memory stays bounded.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import random
 import tracemalloc
@@ -428,6 +429,108 @@ def test_sends_and_what_is_not_a_send() -> None:
         (3, "AF_INET", None, None, 1, "sendmmsg", "UDP"),  # only 1 of 2 sent
         (12, "AF_INET", "2.2.2.2", 443, 4096, "sendfile", "TCP"),
         (14, "AF_INET", None, None, 17, "write", "TCP"),  # a TCP socket, peer unknown
+    ]
+
+
+def test_local_endpoints_from_the_decoration() -> None:
+    """The device socket's own endpoint (what the capture calls the client
+    port) comes from the -yy decoration, for IPv4, IPv6 and UDP."""
+    text = r"""
+1 1.0 connect(5<TCP:[14400]>, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("10.213.0.2")}, 16) = 0
+1 1.1 sendto(5<TCP:[10.213.0.3:40000->10.213.0.2:443]>, "hello", 5, 0, NULL, 0) = 5
+1 1.2 write(5<TCP:[10.213.0.3:40000->10.213.0.2:443]>, "xyz", 3) = 3
+1 2.0 writev(6<TCPv6:[[fd00::3]:40001->[fd00::2]:443]>, [{iov_base="ab", iov_len=2}], 1) = 2
+1 2.1 sendto(7<TCPv6:[[::ffff:10.213.0.3]:40002->[::ffff:10.213.0.2]:443]>, "m", 1, 0, NULL, 0) = 1
+1 3.0 sendto(8<UDP:[0.0.0.0:47420]>, "dnsq", 4, 0, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.213.0.2")}, 16) = 4
+1 3.1 connect(8<UDP:[0.0.0.0:47420]>, {sa_family=AF_INET, sin_port=htons(5353), sin_addr=inet_addr("10.213.0.2")}, 16) = 0
+1 3.2 sendmmsg(9<UDP:[10.213.0.3:47421->10.213.0.2:53]>, [{msg_hdr={msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="q", iov_len=1}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, msg_len=1}], 1, MSG_NOSIGNAL) = 1
+1 3.3 sendto(10<UDPv6:[[::]:47422]>, "x", 1, 0, {sa_family=AF_INET6, sin6_port=htons(53), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "fd00::2", &sin6_addr), sin6_scope_id=0}, 28) = 1
+1 4.0 write(11<TCP:[15]>, "pre-connect write", 17) = 17
+1 4.1 sendto(12<UDP:[0.0.0.0:0]>, "x", 1, 0, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.213.0.2")}, 16) = 1
+1 4.2 write(13<socket:[99]>, "x", 1) = 1
+"""
+    events, parser = parse(text)
+    assert parser.stats.unparseable == 0
+    got = [(s.fd, s.local_address, s.local_port, s.address, s.port) for s in only(events, Send)]
+    assert got == [
+        (5, "10.213.0.3", 40000, "10.213.0.2", 443),
+        (5, "10.213.0.3", 40000, "10.213.0.2", 443),
+        (6, "fd00::3", 40001, "fd00::2", 443),
+        (7, "10.213.0.3", 40002, "10.213.0.2", 443),  # IPv4-mapped, as the capture sees it
+        (8, "0.0.0.0", 47420, "10.213.0.2", 53),  # unconnected UDP: local only
+        (9, "10.213.0.3", 47421, "10.213.0.2", 53),
+        (10, "::", 47422, "fd00::2", 53),
+        (11, None, None, None, None),  # inode only: nothing known
+        (12, None, None, "10.213.0.2", 53),  # port 0: not bound yet
+    ]
+    connects = only(events, Connect)
+    # strace decorates at entry: a fresh TCP socket shows no endpoint, a used
+    # UDP socket does.
+    assert [(c.fd, c.local_address, c.local_port) for c in connects] == [
+        (5, None, None),
+        (8, "0.0.0.0", 47420),
+    ]
+
+
+_OCTET = st.integers(0, 255)
+_IPV4 = st.tuples(_OCTET, _OCTET, _OCTET, _OCTET).map(lambda t: ".".join(map(str, t)))
+_IPV6 = st.lists(st.integers(0, 0xFFFF), min_size=8, max_size=8).map(
+    lambda g: str(ipaddress.IPv6Address(":".join(f"{x:x}" for x in g)))
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from(["TCP", "UDP", "TCPv6", "UDPv6"]),
+    st.data(),
+    st.integers(1, 65535),
+    st.integers(1, 65535),
+    st.booleans(),
+    st.sampled_from(["sendto", "write", "writev", "sendmsg"]),
+)
+def test_local_endpoint_property(proto: str, data: st.DataObject, lport: int, rport: int,
+                                 connected: bool, call: str) -> None:
+    """Whatever the addresses, the local endpoint is the decoration's left side
+    and the peer its right side, normalised like the capture's addresses."""
+    v6 = proto.endswith("v6")
+    addr = _IPV6 if v6 else _IPV4
+    local, remote = data.draw(addr), data.draw(addr)
+
+    def hp(a: str, p: int) -> str:
+        return f"[{a}]:{p}" if v6 else f"{a}:{p}"
+
+    inner = f"{hp(local, lport)}->{hp(remote, rport)}" if connected else hp(local, lport)
+    deco = f"7<{proto}:[{inner}]>"
+    if call == "sendto":
+        fam = "AF_INET6" if v6 else "AF_INET"
+        dest = ("NULL, 0" if connected else
+                (f'{{sa_family=AF_INET6, sin6_port=htons({rport}), sin6_flowinfo=htonl(0), '
+                 f'inet_pton(AF_INET6, "{remote}", &sin6_addr), sin6_scope_id=0}}, 28' if v6 else
+                 f'{{sa_family={fam}, sin_port=htons({rport}), sin_addr=inet_addr("{remote}")}}, 16'))
+        line = f'1 1.0 sendto({deco}, "abc", 3, 0, {dest}) = 3'
+    elif call == "write":
+        line = f'1 1.0 write({deco}, "abc", 3) = 3'
+    elif call == "writev":
+        line = f'1 1.0 writev({deco}, [{{iov_base="abc", iov_len=3}}], 1) = 3'
+    else:
+        line = (f'1 1.0 sendmsg({deco}, {{msg_name=NULL, msg_namelen=0, msg_iov=[{{iov_base="abc", '
+                f'iov_len=3}}], msg_iovlen=1, msg_controllen=0, msg_flags=0}}, 0) = 3')
+    events, parser = parse(line)
+    sends = only(events, Send)
+    assert parser.stats.unparseable == 0
+
+    def norm(a: str) -> str:
+        ip = ipaddress.ip_address(a)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ip)
+
+    if not connected and call != "sendto":
+        # no destination anywhere: an IP socket with unknown peer
+        assert [(s.address, s.local_port) for s in sends] == [(None, lport)]
+        return
+    assert [(s.local_address, s.local_port, s.address, s.port) for s in sends] == [
+        (norm(local), lport, norm(remote), rport)
     ]
 
 

@@ -71,6 +71,7 @@ class _Listener:
         self.sock.settimeout(0.2)
         self.port: int = self.sock.getsockname()[1]
         self.received: list[int] = []
+        self.client_ports: dict[int, int] = {}  # bytes received -> the client's port
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -78,7 +79,7 @@ class _Listener:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, peer = self.sock.accept()
             except TimeoutError:
                 continue
             with conn:
@@ -87,6 +88,7 @@ class _Listener:
                 while chunk := conn.recv(65536):
                     total += len(chunk)
                 self.received.append(total)
+                self.client_ports[total] = peer[1]
 
     def close(self) -> None:
         self._stop.set()
@@ -149,3 +151,13 @@ def test_real_strace_attribution(tmp_path: Path) -> None:
     assert found is not None and found.pid == child.pid
     found = summary.who_connected("127.0.0.1", listener.port, p_ts, 0.05)
     assert found is not None and found.pid == parent.pid
+
+    # The client port the listener saw is the local port strace decorated the
+    # sends with: it names the process even at the other one's time.
+    wide = c_ts - p_ts + 1.0
+    for nbytes, proc, other_ts in ((1111, parent, c_ts), (2222, child, p_ts)):
+        port = listener.client_ports[nbytes]
+        (d,) = [d for d in proc.destinations if d.port == listener.port]
+        assert [p for p, _ in d.local_ports] == [port]
+        found = summary.who_connected("127.0.0.1", listener.port, other_ts, wide, local_port=port)
+        assert found is not None and found.pid == proc.pid

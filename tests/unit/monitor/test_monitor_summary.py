@@ -13,6 +13,7 @@ from sandbox.monitor.summary import (
     Summary,
     SummaryBuilder,
     _Activity,
+    _add_to_spans,
     _interval_distance,
     summarize,
     summarize_lines,
@@ -251,6 +252,177 @@ def test_who_connected(address: str, port: int | None, ts: float, window: float,
                        pid: int | None) -> None:
     got = flows().who_connected(address, port, ts, window)
     assert (got.pid if got is not None else None) == pid
+
+
+FAKENET = "10.213.0.2"
+DEVICE = "10.213.0.3"
+
+
+def tls(pid: int, ts: float, local_port: int, *, fd: int = 5, n: int = 517) -> list[Event]:
+    """A connect to the fakenet's :443 and the ClientHello from ``local_port``."""
+    return [
+        Connect(pid, ts, "AF_INET", FAKENET, 443, True, False, fd, "TCP"),
+        Send(pid, ts + 0.001, fd, "AF_INET", FAKENET, 443, n, "write", "TCP", DEVICE, local_port),
+    ]
+
+
+def timeouts_firmware() -> Summary:
+    """The real case: a 15-minute poller and a 72 h uploader wake together."""
+    return summarize([
+        Exec(10, 0.0, "/system/priv-app/timeouts/poller.py", ("poller.py",)),
+        Exec(20, 0.0, "/system/priv-app/timeouts/uploader.py", ("uploader.py",)),
+        *tls(10, 100.0, 40000),
+        *tls(10, 1000.0, 40001),
+        # hour 72: both at the same instant; the poller even connects first
+        *tls(10, 5000.0, 40002),
+        *tls(20, 5000.0, 40003),
+        # much later the uploader's port is reused by the poller
+        *tls(10, 9000.0, 40003),
+    ])
+
+
+@pytest.mark.parametrize(
+    ("ts", "local_port", "pid"),
+    [
+        (5000.0, 40002, 10),
+        (5000.0, 40003, 20),  # without the port this would be the poller
+        (5000.5, 40003, 20),  # data a little later on the same socket
+        (9000.0, 40003, 10),  # the port reused later: by time
+        (100.0, 40000, 10),
+        (5000.0, None, 10),  # no local port: today's behaviour (tie -> lower pid)
+        (5000.0, 49999, 10),  # unknown port: fall back to time
+        (7000.0, 40003, None),  # the port, but nobody near that time
+    ],
+)
+def test_who_connected_by_local_port(ts: float, local_port: int | None, pid: int | None) -> None:
+    got = timeouts_firmware().who_connected(FAKENET, 443, ts, 2.0, local_port=local_port)
+    assert (got.pid if got is not None else None) == pid
+
+
+def test_who_owned_is_the_exact_half() -> None:
+    s = timeouts_firmware()
+    owner = s.who_owned(FAKENET, 443, 40003, 5000.0)
+    assert owner is not None and owner.pid == 20
+    assert s.who_owned(FAKENET, None, 40003, 9000.0) is not None
+    assert s.who_owned(FAKENET, 443, 49999, 5000.0) is None  # no fallback to time
+    assert s.who_owned(FAKENET, 80, 40003, 5000.0) is None
+    assert s.who_owned(FAKENET, 443, 40003, 5010.0, window=2.0) is None
+    late = s.who_owned(FAKENET, 443, 40003, 5010.0, window=20.0)
+    assert late is not None and late.pid == 20
+
+
+def test_local_ports_are_recorded_per_destination() -> None:
+    s = timeouts_firmware()
+    poller = s.process(10)
+    assert poller is not None
+    (dest,) = poller.destinations
+    assert [port for port, _ in dest.local_ports] == [40000, 40001, 40002, 40003]
+    assert dest.port_spans(40000) == ((100.001, 100.001),)
+    assert dest.port_spans(40003) == ((9000.001, 9000.001),)
+    assert dest.port_spans(12345) == ()
+    d = json.loads(json.dumps(s.to_dict()))
+    assert d["processes"][0]["destinations"][0]["local_ports"][0] == [40000, [[100.001, 100.001]]]
+    assert d["processes"][0]["destinations"][0]["local_ports_dropped"] == 0
+
+
+def test_udp_connect_with_a_bound_port_counts() -> None:
+    s = summarize([
+        Connect(1, 5.0, "AF_INET", FAKENET, 53, True, False, 3, "UDP", False, None, "0.0.0.0", 5353),
+        Connect(2, 5.0, "AF_INET", FAKENET, 53, True, False, 3, "UDP", False, None, "0.0.0.0", 5354),
+    ])
+    got = s.who_connected(FAKENET, 53, 5.0, local_port=5354)
+    assert got is not None and got.pid == 2
+    failed = summarize([
+        Connect(1, 5.0, "AF_INET", FAKENET, 53, False, False, 3, "UDP", False, "ECONNREFUSED",
+                "0.0.0.0", 5353),
+    ])
+    assert failed.processes[0].destinations[0].local_ports == ()
+
+
+def test_local_ports_are_bounded_least_recently_used_first() -> None:
+    events: list[Event] = [Exec(1, 0.0, "/system/bin/spray", ("spray",))]
+    for i in range(5000):
+        events += tls(1, float(i), 30000 + i)
+    events.append(Send(1, 6000.0, 5, "AF_INET", FAKENET, 443, 1, "write", "TCP", DEVICE, 30000))
+    s = SummaryBuilder(max_local_ports=64).add_all(events).build()
+    (dest,) = s.processes[0].destinations
+    assert len(dest.local_ports) == 64
+    assert dest.local_ports_dropped == 5000 - 64 + 1  # 30000 came back after being dropped
+    kept = {port for port, _ in dest.local_ports}
+    assert 30000 in kept and 34999 in kept and 30001 not in kept
+    # dropped: not matched by port, but time still finds the process
+    got = s.who_connected(FAKENET, 443, 10.0, 2.0, local_port=30010)
+    assert got is not None and got.pid == 1
+
+
+def test_port_spans_stay_few_when_one_process_reuses_a_port() -> None:
+    events: list[Event] = [Exec(1, 0.0, "/system/bin/poll", ("poll",))]
+    for i in range(100):
+        events += tls(1, i * 900.0, 40000)
+    (dest,) = summarize(events).processes[0].destinations
+    spans = dest.port_spans(40000)
+    assert 1 <= len(spans) <= 4
+    assert spans[0][0] == 0.001 and spans[-1][1] == 99 * 900.0 + 0.001
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_add_to_spans_out_of_order_and_capped() -> None:
+    spans: list[float] = []
+    for ts in (10.0, 20.0, 5.0, 10.5, 19.5):
+        _add_to_spans(spans, ts, ts, 1.0)
+    assert spans == [5.0, 5.0, 10.0, 10.5, 19.5, 20.0]
+    _add_to_spans(spans, 30.0, 31.0, 1.0)
+    _add_to_spans(spans, 40.0, 40.0, 1.0)  # a fifth span: the two closest (5 and 10-10.5) merge
+    assert len(spans) == 8
+    assert spans[:4] == [5.0, 10.5, 19.5, 20.0]
+    _add_to_spans(spans, 8.0, 9.5, 1.0)  # joins the 5.0-10.5 span
+    assert spans[:2] == [5.0, 10.5]
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1e4, allow_nan=False), st.floats(0.0, 50.0, allow_nan=False)),
+                min_size=1, max_size=40))
+def test_add_to_spans_invariants(adds: list[tuple[float, float]]) -> None:
+    spans: list[float] = []
+    for start, length in adds:
+        _add_to_spans(spans, start, start + length, 1.0)
+        assert len(spans) % 2 == 0 and 2 <= len(spans) <= 8
+        assert spans == sorted(spans)  # sorted, disjoint spans
+    pairs = list(zip(spans[::2], spans[1::2]))
+    for start, length in adds:  # every use is covered by one span
+        assert any(a <= start and start + length <= b for a, b in pairs)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.integers(1, 6), st.integers(40000, 40008), st.integers(0, 200)),
+                min_size=1, max_size=30))
+def test_the_port_owner_is_found_whatever_the_timing(uses: list[tuple[int, int, int]]) -> None:
+    """Connections at coarse times (many at the same instant, ports reused
+    later by others): asked with its port and time, each maps to its process."""
+    held: dict[tuple[int, int], int] = {}
+    for pid, port, slot in uses:
+        held.setdefault((port, slot), pid)  # one socket per port at a time
+    events: list[Event] = [Exec(pid, 0.0, f"/bin/p{pid}", (f"p{pid}",)) for pid in range(1, 7)]
+    for (port, slot), pid in held.items():
+        events += tls(pid, 100.0 + slot * 10.0, port)
+    s = summarize(events)
+    for (port, slot), pid in held.items():
+        got = s.who_connected(FAKENET, 443, 100.0 + slot * 10.0, 2.0, local_port=port)
+        assert got is not None and got.pid == pid
+
+
+def test_threads_merge_their_ports() -> None:
+    """A thread seen before its clone line keeps its ports when folded in."""
+    events: list[Event] = [
+        Exec(1, 0.0, "/system/bin/app", ("app",)),
+        *tls(2, 1.0, 41000),
+        Fork(1, 2, 0.5, thread=True),
+        *tls(1, 2.0, 41001),
+    ]
+    s = summarize(events)
+    (proc,) = s.processes
+    (dest,) = proc.destinations
+    assert [port for port, _ in dest.local_ports] == [41000, 41001]
 
 
 def test_interval_distance() -> None:
