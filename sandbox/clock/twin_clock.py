@@ -169,6 +169,13 @@ class TwinClock:
             self._mapping = mapping_of(segments)
         return self._mapping
 
+    def segment_log(self) -> bytes:
+        """The controller's jump log as it is (an artifact: one JSON line per segment)."""
+        try:
+            return self._read(CLOCK_JUMPS)
+        except FileNotFoundError:
+            return b""
+
     def origin(self) -> float:
         """The device time the horizon counts from: the clock's start.  (The
         firmware may already have jumped the clock by the time the host asks.)"""

@@ -234,6 +234,7 @@ def _artifact_map(artifacts_dir: Path) -> dict[str, Path]:
     names = {
         "pcap": "capture.pcap", "flows": "fakenet/flows.jsonl", "dns": "fakenet/dns.jsonl",
         "report.json": "report.json", "report.html": "report.html", "canaries": "canaries.json",
+        "clock-jumps": "clock-jumps.jsonl",
     }
     out = {k: artifacts_dir / v for k, v in names.items() if (artifacts_dir / v).exists()}
     sys_dir = artifacts_dir / "syscalls"

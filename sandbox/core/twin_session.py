@@ -115,6 +115,8 @@ class TwinSession:
 
     def collect(self, syscalls_dir: Path, logs_dir: Path) -> None:
         pull_traces(self.device, syscalls_dir)
+        if self._clock is not None:  # the jump log: every segment of the device clock, with why it jumped
+            (syscalls_dir.parent / "clock-jumps.jsonl").write_bytes(self._clock.segment_log())
         logs_dir.mkdir(parents=True, exist_ok=True)
         for svc in self._ctx.state.services:
             try:

@@ -329,6 +329,9 @@ static int classify_fd(int fd) {
     /* sent at or after the last answer ("ms ago" counters; a tie is awaiting,
      * as a TLS client that answers the server's flight within the same ms) */
     if (ti.tcpi_last_data_sent <= ti.tcpi_last_data_recv) return HP_F_TCP;
+    /* data moved within the last second (a TLS 1.3 request answered so far
+     * only by session tickets): the wait is part of an exchange */
+    if (ti.tcpi_last_data_sent < 1000 || ti.tcpi_last_data_recv < 1000) return HP_F_TCP;
     return 0;
 }
 

@@ -61,6 +61,9 @@ PACE_TICK_S = 0.02  # with max_rate, idle time is crossed in steps of this much 
 SYS_clock_gettime = 228  # x86_64 (kept for callers that want a raw real-time read)
 
 
+_KIND_NAMES = {cl.KIND_SLEEP: "sleep", cl.KIND_POLL: "poll", cl.KIND_SEM: "semaphore wait", cl.KIND_COND: "condition wait"}
+
+
 def real_time() -> float:
     """Real wall time.  The controller itself never loads the clock library."""
     return time.clock_gettime(time.CLOCK_REALTIME)
@@ -217,8 +220,11 @@ class Controller:
             return None
         return self.start_mono + int(self.cfg.horizon_s * NS)
 
-    def _segment(self, kind: str) -> None:
-        rec = {"real": real_time(), "device": self.device_wall(), "rate": max(self.rate, 1.0), "kind": kind}
+    def _segment(self, kind: str, why: str | None = None) -> None:
+        rec: dict[str, object] = {"real": real_time(), "device": self.device_wall(), "rate": max(self.rate, 1.0),
+                                  "kind": kind}
+        if why:
+            rec["why"] = why  # which wait the jump went to: for whoever audits a timeline
         with open(self.segments, "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
 
@@ -238,11 +244,11 @@ class Controller:
         self._segment(kind)
         self._wake_all()
 
-    def jump(self, delta_ns: int, kind: str = "idle") -> None:
+    def jump(self, delta_ns: int, kind: str = "idle", why: str | None = None) -> None:
         self._fold()
         self.skip += delta_ns
         self._publish()
-        self._segment(kind)
+        self._segment(kind, why)
 
     def set_wall(self, target_epoch: float) -> float:
         delta = target_epoch - self.device_wall()
@@ -363,18 +369,21 @@ class Controller:
                     continue
                 ob.busy.append(f"{proc.comm}[{tid}] {'runnable' if st == 'R' else st}")
         now = mono_ns()
+        dev_now = now + self.advance(now)
         for idx, s in slots:
             if s.tid not in tids and not os.path.exists(f"/proc/{s.pid}/task/{s.tid}"):
                 self.slots.clear(idx, s.tid)  # the thread died inside its wait
                 continue
             ob.waiters.append(s)
             age = (now - s.since_real_ns) / NS
-            if s.flags & cl.FLAG_TCP and age < self.cfg.inflight_cap_s:
-                ob.busy.append(f"tcp exchange of [{s.tid}]")
-                ob.exchange = True
-            elif s.flags & cl.FLAG_UDP and age < self.cfg.udp_cap_s:
+            # TCP: the kernel's socket table (netdiag), looked at afresh each
+            # time, says whether an answer is on its way; the library's flag
+            # only makes the wait itself time out in real time.
+            if s.flags & cl.FLAG_UDP and age < self.cfg.udp_cap_s:
                 ob.busy.append(f"udp exchange of [{s.tid}]")
                 ob.exchange = True
+            if s.flags and s.deadline_ns <= dev_now:
+                continue  # a network wait past its device deadline runs out in real time: no deadline to jump to
             if ob.deadline is None or s.deadline_ns < ob.deadline:
                 ob.deadline = s.deadline_ns
         try:
@@ -534,7 +543,11 @@ class Controller:
                     target = min(target, dev_now + int(self.cfg.max_rate * PACE_TICK_S * NS))
                 delta = target - dev_now
                 if delta > 0:
-                    self.jump(delta)
+                    first = min(ob.waiters, key=lambda w: w.deadline_ns, default=None)
+                    why = ("the horizon" if first is None or target < first.deadline_ns else
+                           f"{_KIND_NAMES.get(first.kind, '?')} of pid {first.pid} tid {first.tid}"
+                           f"{' (network)' if first.flags else ''}")
+                    self.jump(delta, why=why)
                     self.jumps += 1
                     self.jumped_s += delta / NS
                 self._wake(ob.waiters, target)

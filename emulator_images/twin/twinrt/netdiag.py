@@ -9,7 +9,9 @@ network namespace with its ``tcp_info``:
 * a TCP connect in progress (SYN_SENT / SYN_RECV);
 * data not yet acknowledged, or received but not yet read;
 * an established connection that sent data after it last received some,
-  i.e. a request (or a TLS handshake step) awaiting its answer;
+  i.e. a request (or a TLS handshake step) awaiting its answer, or that
+  moved data in the last second (a TLS 1.3 request whose answer so far is
+  only the server's session tickets);
 * a UDP socket connected to port 53: a name lookup (glibc's resolver runs
   its own real-time timeouts, out of the clock's reach).
 
@@ -32,6 +34,7 @@ NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 INET_DIAG_INFO = 2
 TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_LISTEN = 1, 2, 3, 10
+RECENT_MS = 1000
 _MSG = struct.Struct("=BBBB HH 16s16s I 8s IIIII")  # inet_diag_msg (ports big-endian, fixed below)
 _TCPI_LAST = struct.Struct("=IIII")  # tcpi_last_data_sent, last_ack_sent, last_data_recv, last_ack_recv at 44
 
@@ -173,6 +176,13 @@ def classify(s: SockInfo) -> str | None:
         return "data not yet acknowledged"
     if s.rqueue > 0:
         return "data not yet read"
+    # Data moved within the last RECENT_MS: an exchange is under way.  This
+    # covers a TLS 1.3 client whose request is out and whose only data back
+    # so far are the server's session tickets (they arrive after the
+    # request, so "sent after the last receive" no longer holds).  An idle
+    # keep-alive or push connection costs at most this much real time.
+    if s.state == TCP_ESTABLISHED and any(v is not None and v < RECENT_MS for v in (s.last_sent_ms, s.last_recv_ms)):
+        return "data moved just now"
     # "ms ago" counters: sent at or after the last receive.  A tie (both in
     # the same millisecond, as when a TLS client answers the server's flight
     # at once) counts as awaiting: taking it for idle would let the clock
