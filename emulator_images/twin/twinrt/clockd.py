@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import sys
 import time
 from collections import deque
@@ -144,6 +145,23 @@ def device_cpu_ns() -> int | None:
             if key == "usage_usec" and val.strip().isdigit():
                 return int(val) * 1000 - own
     return None
+
+
+def has_interp(exe: str) -> bool | None:
+    """Whether the ELF file names a program interpreter (PT_INTERP: it is
+    dynamically linked, so LD_PRELOAD applies); None when unreadable."""
+    try:
+        with open(exe, "rb") as f:
+            head = f.read(64)
+            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only (x86_64)
+                return None
+            phoff, = struct.unpack_from("<Q", head, 32)
+            phentsize, phnum = struct.unpack_from("<HH", head, 54)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return None
+    return any(struct.unpack_from("<I", table, i * phentsize)[0] == 3 for i in range(len(table) // max(phentsize, 1)))
 
 
 def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
@@ -330,6 +348,14 @@ class Controller:
         if "ld-linux" in maps and "libc.so" not in maps:
             return  # the dynamic loader is still mapping its libraries: look again later
         ok = "libhpclock.so" in maps or proc.comm == "strace"
+        static = False
+        if not ok:
+            interp = has_interp(f"/proc/{proc.pid}/exe")
+            if interp is None:
+                return  # gone, or mid-exec: look again later
+            if interp and "libc.so" not in maps:
+                return  # dynamically linked, the loader is not done yet
+            static = not interp
         self.covered[key] = ok
         if not ok and len(self.uncovered) < 64:
             exe = ""
@@ -337,7 +363,6 @@ class Controller:
                 exe = os.readlink(f"/proc/{proc.pid}/exe")
             except OSError:
                 pass
-            static = "ld-linux" not in maps
             self.uncovered[proc.pid] = {"pid": proc.pid, "comm": proc.comm, "exe": exe,
                                         "why": "statically linked" if static else "LD_PRELOAD dropped"}
 

@@ -72,11 +72,22 @@ def device_hours(report: dict[str, Any], f: dict[str, Any]) -> float:
     return (datetime.fromisoformat(f["device_time"]) - datetime.fromisoformat(start)).total_seconds() / H
 
 
-def shape(report: dict[str, Any]) -> tuple[str, set[tuple[str, str, int, str]], int]:
-    """What must not change between a run alone and a run beside another."""
-    found = {(f["canary"]["kind"], f["destination"]["host"], f["destination"]["port"], f["channel"])
-             for f in report["findings"]}
-    return report["verdict"], found, len(report["findings"])
+PRIMARY = {"collect.example.com": "sms", "calls.example.net": "call_log"}
+
+
+def shape(report: dict[str, Any]) -> tuple[str, dict[tuple[str, str, int, str], int]]:
+    """What must not change between a run alone and a run beside another: the
+    verdict, and per destination how many planted items of the kind it was
+    sent left the device.  (Canaries are unique to each analysis, so which
+    SMS addresses happen to equal call-log numbers, and so the secondary
+    findings, differ from run to run by design.)"""
+    items: dict[tuple[str, str, int, str], set[str]] = {}
+    for f in report["findings"]:
+        host = f["destination"]["host"]
+        if PRIMARY.get(host) == f["canary"]["kind"]:
+            key = (f["canary"]["kind"], host, f["destination"]["port"], f["channel"])
+            items.setdefault(key, set()).add(f["canary"]["item_id"])
+    return report["verdict"], {k: len(v) for k, v in items.items()}
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +166,8 @@ def test_two_in_parallel_match_each_alone(alone: AnalysisOutcome, hp_settings: S
         if isinstance(r, BaseException):
             raise r
         assert shape(r.report) == want
+        assert want[1] == {("sms", "collect.example.com", 443, "https"): 6,
+                           ("call_log", "calls.example.net", 443, "https"): 5}
         polls = [e for e in events(r, "poller") if e["event"] == "poll"]
         assert polls and all(p["ok"] for p in polls)
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from collections import deque
 from pathlib import Path
@@ -85,3 +87,16 @@ def test_config_from_the_services_manifest() -> None:
     assert cfg.horizon_s == 3600.0 and cfg.effective_fallback_rate == 50.0
     cfg = clockd.Config.from_manifest({"start_epoch": 5, "horizon_s": None, "max_rate": None})
     assert cfg.horizon_s is None and cfg.effective_fallback_rate == cfg.fallback_rate
+
+
+def test_static_and_dynamic_executables_are_told_apart(tmp_path: Path) -> None:
+    assert clockd.has_interp(sys.executable) is True  # python3: dynamically linked
+    fake = tmp_path / "not-elf"
+    fake.write_bytes(b"#!/bin/sh\n" + b"\0" * 64)
+    assert clockd.has_interp(str(fake)) is None
+    assert clockd.has_interp(str(tmp_path / "missing")) is None
+    gcc = shutil.which("gcc")
+    if gcc is not None:
+        (tmp_path / "s.c").write_text("int main(void) { return 0; }\n")
+        subprocess.run([gcc, "-static", "-o", str(tmp_path / "s"), str(tmp_path / "s.c")], check=True)
+        assert clockd.has_interp(str(tmp_path / "s")) is False
