@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import __version__
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -84,6 +86,11 @@ class Settings:
     label_prefix: str = "dev.honeyphone"
     twin_image: str = "honeyphone/twin:latest"
     fakenet_image: str = "honeyphone/fakenet:latest"
+    # The farm's own images (deploy/images/, ``honeyphone images build orchestrator worker postgres``),
+    # tagged with the package version so a farm runs one release throughout.
+    orchestrator_image: str = f"honeyphone/orchestrator:{__version__}"
+    worker_image: str = f"honeyphone/worker:{__version__}"
+    postgres_image: str = f"honeyphone/postgres:{__version__}"
     base_image: str = "debian:bookworm-slim"
     local_base_image: str = "honeyphone/debian-base:bookworm"
     debian_suite: str = "bookworm"
@@ -128,6 +135,9 @@ class Settings:
             kwargs["twin_image"] = env["HONEYPHONE_TWIN_IMAGE"]
         if env.get("HONEYPHONE_FAKENET_IMAGE"):
             kwargs["fakenet_image"] = env["HONEYPHONE_FAKENET_IMAGE"]
+        for name in ("orchestrator", "worker", "postgres"):
+            if env.get(f"HONEYPHONE_{name.upper()}_IMAGE"):
+                kwargs[f"{name}_image"] = env[f"HONEYPHONE_{name.upper()}_IMAGE"]
         if "HONEYPHONE_SUBNET_POOL" in env:
             kwargs["subnet_pool"] = env["HONEYPHONE_SUBNET_POOL"]
         kwargs.update(overrides)

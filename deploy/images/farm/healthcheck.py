@@ -1,0 +1,39 @@
+"""Health probe of an orchestrator: exit 0 when its gRPC health service says SERVING.
+
+Compose's healthcheck and Kubernetes' exec probes run this inside the
+orchestrator container.  Kubernetes' built-in ``grpc`` probe cannot be used:
+it speaks plaintext only, and the orchestrator listens with TLS whenever it
+listens beyond loopback.  The health service needs no token (sandbox/api/auth.py),
+so the probe holds no secret but the CA.
+
+    healthcheck.py [ADDRESS] [CA_FILE]   (default localhost:50551, /run/secrets/honeyphone/ca.pem)
+"""
+
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def main() -> int:
+    address = sys.argv[1] if len(sys.argv) > 1 else "localhost:50551"
+    ca_file = sys.argv[2] if len(sys.argv) > 2 else "/run/secrets/honeyphone/ca.pem"
+    if ca_file == "-":
+        channel = grpc.insecure_channel(address)
+    else:
+        with open(ca_file, "rb") as f:
+            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(f.read()))
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    except grpc.RpcError as exc:
+        print(f"{address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    finally:
+        channel.close()
+    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+    print(f"{address}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
+    return 0 if serving else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
