@@ -527,7 +527,7 @@ class PgBlobStore:
         chunks = self._chunks_of(sha256)
         if chunks is None:
             raise NotFound(f"blob {sha256} is missing from the store")
-        return io.BufferedReader(_ChunkReader(self._pool, sha256, chunks), CHUNK_BYTES)  # type: ignore[return-value]
+        return io.BufferedReader(_ChunkReader(self._pool, sha256, chunks), CHUNK_BYTES)
 
 
 def migrate(conn: _Conn) -> int:
@@ -548,7 +548,7 @@ def migrate(conn: _Conn) -> int:
             if version <= current:
                 continue
             with conn.transaction():
-                conn.execute(sql)  # type: ignore[arg-type]  # our own constant DDL
+                conn.execute(sql)  # our own constant DDL
                 conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (%s, now())", (version,))
             _log.info("PostgreSQL store: applied migration %d", version)
         return SCHEMA_VERSION
