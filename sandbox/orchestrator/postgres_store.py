@@ -566,6 +566,7 @@ class PostgresStore:
         self, dsn: str, *, pool_size: int = 16, connect_timeout_s: float = 5.0, pool_wait_s: float = 10.0
     ) -> None:
         self.dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
         self._pool = _Pool(dsn, pool_size, connect_timeout_s, pool_wait_s)
         self._blobs = PgBlobStore(self._pool)
         self._stop = threading.Event()
@@ -625,10 +626,16 @@ class PostgresStore:
         """Hand every event any orchestrator commits to ``on_event(analysis_id, sequence)``, until ``close``."""
         if self._listener is not None:
             raise RuntimeError("already listening")
-        self._listener = threading.Thread(target=self._listen, args=(on_event,), name="pg-listen", daemon=True)
+        ready = threading.Event()
+        self._listener = threading.Thread(
+            target=self._listen, args=(on_event, ready), name="pg-listen", daemon=True
+        )
         self._listener.start()
+        # Once this returns, every event committed from now on reaches on_event
+        # (unless the database goes away: then watchers' re-reads cover it).
+        ready.wait(self._connect_timeout_s + 1)
 
-    def _listen(self, on_event: Callable[[str, int], None]) -> None:
+    def _listen(self, on_event: Callable[[str, int], None], ready: threading.Event) -> None:
         backoff = 0.2
         while not self._stop.is_set():
             try:
@@ -641,6 +648,7 @@ class PostgresStore:
             try:
                 with conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    ready.set()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
                             analysis_id, _, seq = note.payload.rpartition(":")
