@@ -137,7 +137,7 @@ class PgServer:
         """A fresh, empty database; returns its DSN."""
         name = "hp_" + secrets.token_hex(6)
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]  # our own random name
+            conn.execute(f"CREATE DATABASE {name}")  # our own random name
         return self.dsn(name)
 
     def destroy(self) -> None:
