@@ -72,6 +72,12 @@ class FleetSettings:
     max_concurrent_uploads: int = 32
     slot_memory_bytes: int = 1024 * 1024 * 1024  # a worker refuses slots beyond these
     slot_cpus: float = 0.5
+    # Where the orchestrator keeps its state (HONEYPHONE_STORE, serve --store):
+    # "" is the embedded SQLite under the data dir; "postgresql://user@host/db"
+    # is a PostgreSQL database that several orchestrators may share.
+    store: str = ""
+    store_pool_size: int = 16  # PostgreSQL connections per orchestrator
+    store_connect_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ class Settings:
                 kwargs[f"{name}_image"] = env[f"HONEYPHONE_{name.upper()}_IMAGE"]
         if "HONEYPHONE_SUBNET_POOL" in env:
             kwargs["subnet_pool"] = env["HONEYPHONE_SUBNET_POOL"]
+        if env.get("HONEYPHONE_STORE"):
+            kwargs["fleet"] = replace(FleetSettings(), store=env["HONEYPHONE_STORE"])
         kwargs.update(overrides)
         return replace(cls(), **kwargs)  # type: ignore[arg-type]
 

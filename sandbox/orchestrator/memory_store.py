@@ -188,6 +188,11 @@ class MemoryStore:
     def blobs(self) -> BlobStore:
         return self._blobs
 
+    shared = False  # one orchestrator process owns it; its own event bus sees every event
+
+    def listen(self, on_event: Callable[[str, int], None]) -> None:
+        """Nothing to listen to: every event is written by this process."""
+
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
         with self._lock:

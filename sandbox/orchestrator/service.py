@@ -194,5 +194,7 @@ class AnalysisService:
                 while not sub.wait(next_seq - 1, poll_s):
                     if not is_active() or self._bus.closed:
                         return
+                    if self._store.shared:  # another orchestrator's event may have slipped past the bus
+                        break
                 if self._bus.closed:
                     return

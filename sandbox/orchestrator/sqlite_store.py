@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -283,6 +283,11 @@ class SqliteStore:
     @property
     def blobs(self) -> BlobStore:
         return self._blobs
+
+    shared = False  # one orchestrator process owns it; its own event bus sees every event
+
+    def listen(self, on_event: Callable[[str, int], None]) -> None:
+        """Nothing to listen to: every event is written by this process."""
 
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
