@@ -222,11 +222,24 @@ class ImageBuilder:
         with tempfile.TemporaryDirectory(dir=tmp_root, prefix=f"{name}-ctx-") as tmp:
             ctx = Path(tmp) / "context"
             shutil.copytree(context, ctx, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            self._progress("building wheels of honeyphone and its dependencies")
-            self._wheels(root, Path(tmp), ctx / "wheels")
+            self._wheelhouse(root, Path(tmp), ctx / "wheels")
             self._progress(f"building {tag} on {base}")
             image_id = self._docker_build(ctx, tag, base, labels, target=name)
         return BuildResult(name, tag, image_id, False, base, time.monotonic() - t0)
+
+    def _wheelhouse(self, root: Path, scratch: Path, out: Path) -> None:
+        """The wheels of this checkout into ``out``: built once per source hash, shared by the worker and
+        orchestrator builds (one ``pip wheel`` run is most of a code-change rebuild)."""
+        cache = self._settings.data_dir / "tmp" / f"wheels-{project_hash(root)[:16]}"
+        if not (cache / "app").is_dir():
+            self._progress("building wheels of honeyphone and its dependencies")
+            for old in cache.parent.glob("wheels-*"):  # other versions of the sources
+                shutil.rmtree(old, ignore_errors=True)
+            staging = scratch / "wheels"
+            self._wheels(root, scratch, staging)
+            shutil.copytree(staging, cache.with_name(cache.name + ".part"), dirs_exist_ok=True)
+            cache.with_name(cache.name + ".part").rename(cache)
+        shutil.copytree(cache, out)
 
     @staticmethod
     def _wheels(root: Path, scratch: Path, out: Path) -> None:
