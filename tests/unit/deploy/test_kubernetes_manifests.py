@@ -108,3 +108,29 @@ def test_the_kustomization_lists_every_manifest_but_the_secrets() -> None:
     files = {p.name for p in MANIFESTS.glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == files - {"secrets.yaml"}
     assert all(o["metadata"].get("namespace", "honeyphone") == "honeyphone" for _, o in OBJECTS)
+
+
+def test_container_arguments_parse_with_honeyphone_cli() -> None:
+    """A flag the CLI does not know would only show on a cluster: parse every command line here."""
+    from sandbox.cli import build_parser
+
+    parser = build_parser()
+    commands = {"honeyphone-orchestrator": "serve", "honeyphone-worker": "worker", "honeyphone-worker-android": "worker"}
+    seen = set()
+    for name, spec in _pod_specs():
+        if name in commands:
+            args = parser.parse_args([commands[name], *spec["containers"][0]["args"]])
+            assert args.command == commands[name]
+            seen.add(name)
+    assert seen == set(commands)
+
+
+def test_compose_command_lines_parse_with_honeyphone_cli() -> None:
+    from sandbox.cli import build_parser
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    parser = build_parser()
+    for service, command in (("orchestrator-1", "serve"), ("orchestrator-2", "serve"),
+                             ("worker-1", "worker"), ("worker-2", "worker")):
+        argv = [a.replace("${HONEYPHONE_SLOTS:-1}", "1") for a in compose["services"][service]["command"]]
+        assert parser.parse_args([command, *argv]).command == command
