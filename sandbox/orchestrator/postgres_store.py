@@ -395,6 +395,10 @@ class _Pool:
         finally:
             self._slots.release()
 
+    def adopt(self, conn: _Conn) -> None:
+        """Keep a connection opened outside ``get`` (the migrations') for later transactions."""
+        self._idle.put(conn)
+
     def drop_idle(self) -> None:
         """After one connection died, the others (same server) most likely did too."""
         while True:
@@ -578,8 +582,12 @@ class PostgresStore:
                 f"{exc} at start; cannot migrate the schema",
                 fix="start the database (or fix --store / HONEYPHONE_STORE), then start the orchestrator again",
             ) from exc
-        with conn:
+        try:
             migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._pool.adopt(conn)
 
     @property
     def blobs(self) -> BlobStore:
