@@ -265,3 +265,24 @@ def test_database_down_is_unavailable_then_reconnects(own_server: PgServer, mode
     page, _ = orch.service.list(None, {}, 10, "")
     assert sorted(r.id for r in page.analyses) == sorted([before.id, after.id])
     orch.close()
+
+
+def test_an_outage_longer_than_a_lease_term_requeues_nothing(own_server: PgServer) -> None:
+    """No worker could heartbeat while the database was away: leases get a full term when it is back."""
+    now = [1000.0]
+    orch = Orchestrator(PostgresStore(own_server.new_database(), connect_timeout_s=1), SETTINGS, lambda: now[0])
+    sha = upload(orch)
+    rec = orch.service.submit(sha, Scenario(hours=1, seed=1), 0, {})
+    w = orch.scheduler.register_worker("w", 1, ["twin"])
+    (grant,) = orch.scheduler.lease(w.id, 1)
+    own_server.stop("fast")
+    now[0] += 10 * SETTINGS.lease_seconds
+    with pytest.raises(StoreUnavailable):
+        orch.scheduler.expire_due()
+    own_server.start()
+    assert orch.scheduler.expire_due() == 0
+    assert orch.scheduler.heartbeat(w.id, [WorkerProgress(grant.lease_id)]).expired == ()
+    now[0] += 2 * SETTINGS.lease_seconds  # a worker that stays silent still loses the lease
+    assert orch.scheduler.expire_due() == 1
+    assert orch.service.get(rec.id)[0].state == AnalysisState.QUEUED
+    orch.close()
