@@ -77,6 +77,7 @@ CHUNK_BYTES = 1024 * 1024
 MAX_BLOB_BYTES = 2 * 1024 * 1024 * 1024
 # pg_advisory_lock key of the migrations: "hpmigrat" as a big-endian int64.
 MIGRATION_LOCK = int.from_bytes(b"hpmigrat", "big") & 0x7FFF_FFFF_FFFF_FFFF
+SUBMISSION_LOCK = 0x6870_7375  # "hpsu": the first key of the two-key advisory locks on idempotency keys
 
 # Each entry is applied once, in order, in its own transaction; never edit an
 # entry that has shipped, append a new one.
@@ -122,6 +123,9 @@ CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, chunks INTEGE
 CREATE TABLE blob_chunks (
   blob TEXT NOT NULL, n INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (blob, n)
 );
+"""),
+    (2, """
+CREATE TABLE submissions (request_id TEXT PRIMARY KEY, analysis_id TEXT NOT NULL);
 """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -181,6 +185,15 @@ class _PgTx:
     def get_analysis(self, analysis_id: str) -> AnalysisRecord | None:
         row = self._one("SELECT seq, doc FROM analyses WHERE id = %s FOR UPDATE", (analysis_id,))
         return _analysis_from(row["seq"], row["doc"]) if row else None
+
+    def get_submission(self, request_id: str) -> str | None:
+        # Serialise submissions of one key (on any orchestrator) until this transaction ends.
+        self._c.execute("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", (SUBMISSION_LOCK, request_id))
+        row = self._one("SELECT analysis_id FROM submissions WHERE request_id = %s", (request_id,))
+        return str(row["analysis_id"]) if row else None
+
+    def put_submission(self, request_id: str, analysis_id: str) -> None:
+        self._c.execute("INSERT INTO submissions (request_id, analysis_id) VALUES (%s, %s)", (request_id, analysis_id))
 
     def update_analysis(self, rec: AnalysisRecord) -> None:
         cur = self._c.execute(

@@ -21,7 +21,7 @@ from pgcluster import PgServer, unavailable_reason
 
 from sandbox.core.analysis import Scenario, Stage, Verdict
 from sandbox.errors import EnvironmentProblem
-from sandbox.orchestrator.errors import LimitExceeded, StoreUnavailable
+from sandbox.orchestrator.errors import LimitExceeded, PreconditionFailed, StoreUnavailable
 from sandbox.orchestrator.model import (
     AnalysisRecord,
     AnalysisState,
@@ -286,3 +286,29 @@ def test_an_outage_longer_than_a_lease_term_requeues_nothing(own_server: PgServe
     assert orch.scheduler.expire_due() == 1
     assert orch.service.get(rec.id)[0].state == AnalysisState.QUEUED
     orch.close()
+
+
+def test_a_retried_submission_through_either_orchestrator_queues_once(pair: tuple[Orchestrator, Orchestrator]) -> None:
+    a, b = pair
+    sha = upload(a)
+    scenario = Scenario(hours=1, seed=5)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def submit(orch: Orchestrator) -> None:
+        rec = orch.service.submit(sha, scenario, 0, {"team": "red"}, request_id="retry-me")
+        with lock:
+            results.append(rec.id)
+
+    threads = [threading.Thread(target=submit, args=(o,)) for o in (a, b) * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and len(set(results)) == 1
+    page, _ = b.service.list(None, {}, 50, "")
+    assert [r.id for r in page.analyses] == results[:1]
+    with pytest.raises(PreconditionFailed, match="already used"):
+        b.service.submit(sha, replace(scenario, seed=6), 0, {"team": "red"}, request_id="retry-me")
+    other = b.service.submit(sha, scenario, 0, {"team": "red"}, request_id="another")
+    assert other.id != results[0]
