@@ -151,7 +151,7 @@ def test_blobs_span_rows_and_are_shared(pair: tuple[Orchestrator, Orchestrator],
     with pytest.raises(LimitExceeded):
         a.store.blobs.write([data], limit=len(data) - 1)
     with psycopg.connect(pg_dsn) as conn:
-        row = conn.execute("SELECT count(*), count(DISTINCT blob) FROM blob_chunks").fetchone()
+        row = conn.execute("SELECT count(*), count(DISTINCT upload) FROM blob_chunks").fetchone()
         assert row == (4, 1)  # no staging rows of the refused or duplicate uploads
 
 
