@@ -372,6 +372,13 @@ class _Pool:
     """
 
     def __init__(self, dsn: str, size: int, connect_timeout_s: float, wait_s: float) -> None:
+        # The server drops our session, and with it any row lock it holds,
+        # when this host vanishes mid-transaction (keepalives) or a
+        # transaction sits idle far longer than any upload may (5 min).
+        opts = "-c idle_in_transaction_session_timeout=300000 -c tcp_keepalives_idle=30"
+        opts += " -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+        given = psycopg.conninfo.conninfo_to_dict(dsn).get("options")
+        self._options = f"{given} {opts}" if given else opts
         self._dsn = dsn
         self._connect_timeout = max(1, round(connect_timeout_s))
         self._wait_s = wait_s
@@ -383,7 +390,7 @@ class _Pool:
         try:
             return psycopg.connect(
                 self._dsn, autocommit=True, row_factory=dict_row, connect_timeout=self._connect_timeout,
-                application_name="honeyphone-orchestrator",
+                application_name="honeyphone-orchestrator", options=self._options,
             )
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
