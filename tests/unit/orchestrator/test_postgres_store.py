@@ -312,3 +312,4 @@ def test_a_retried_submission_through_either_orchestrator_queues_once(pair: tupl
         b.service.submit(sha, replace(scenario, seed=6), 0, {"team": "red"}, request_id="retry-me")
     other = b.service.submit(sha, scenario, 0, {"team": "red"}, request_id="another")
     assert other.id != results[0]
+
