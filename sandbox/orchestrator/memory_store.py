@@ -73,6 +73,14 @@ class _MemoryTx:
     def get_analysis(self, analysis_id: str) -> AnalysisRecord | None:
         return self._s.analyses.get(analysis_id)
 
+    def get_submission(self, request_id: str) -> str | None:
+        return self._s.submissions.get(request_id)
+
+    def put_submission(self, request_id: str, analysis_id: str) -> None:
+        if request_id in self._s.submissions:
+            raise KeyError(f"submission {request_id} exists")
+        self._put(self._s.submissions, request_id, analysis_id)
+
     def update_analysis(self, rec: AnalysisRecord) -> None:
         if rec.id not in self._s.analyses:
             raise KeyError(f"analysis {rec.id} does not exist")
@@ -183,6 +191,7 @@ class MemoryStore:
         self.firmware: dict[str, FirmwareRecord] = {}
         self.reports: dict[str, str] = {}
         self.artifacts: dict[str, ArtifactRecord] = {}
+        self.submissions: dict[str, str] = {}
 
     @property
     def blobs(self) -> BlobStore:

@@ -23,9 +23,15 @@ default.  What changes when more than one orchestrator writes:
   watch has waited one poll interval.
 * **Blobs in the database**, as rows of at most 1 MiB (``blob_chunks``), so
   every orchestrator reads what any other stored without a shared disk.
-  Uploads stream into one transaction and only commit once the sha256 is
-  known, so a crashed upload leaves nothing.  A blob may not exceed
+  An upload streams its rows into one transaction, on a connection of its own
+  (a slow client must not hold a pooled one), keyed by a random upload id,
+  and commits only once the sha256 is known and not yet stored, so a crashed
+  or duplicate upload leaves nothing.  A blob may not exceed
   ``MAX_BLOB_BYTES`` (2 GiB) whatever the configured upload limits say.
+* **Connections** per orchestrator: at most ``store_pool_size`` for
+  requests, one per upload in progress (at most ``max_concurrent_uploads``)
+  and one for LISTEN; size the server's ``max_connections`` for the sum over
+  all orchestrators.
 * **Outages.**  A dead connection is thrown away; the next transaction opens
   a new one (retrying ``BEGIN`` once, since after a server restart every
   pooled connection is stale).  While the server is down every transaction
@@ -77,6 +83,7 @@ CHUNK_BYTES = 1024 * 1024
 MAX_BLOB_BYTES = 2 * 1024 * 1024 * 1024
 # pg_advisory_lock key of the migrations: "hpmigrat" as a big-endian int64.
 MIGRATION_LOCK = int.from_bytes(b"hpmigrat", "big") & 0x7FFF_FFFF_FFFF_FFFF
+SUBMISSION_LOCK = 0x6870_7375  # "hpsu": the first key of the two-key advisory locks on idempotency keys
 
 # Each entry is applied once, in order, in its own transaction; never edit an
 # entry that has shipped, append a new one.
@@ -118,10 +125,15 @@ CREATE TABLE artifacts (
   lease_id TEXT NOT NULL, name TEXT NOT NULL, analysis_id TEXT NOT NULL, sha256 TEXT NOT NULL,
   size BIGINT NOT NULL, PRIMARY KEY (lease_id, name)
 );
-CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, chunks INTEGER NOT NULL);
-CREATE TABLE blob_chunks (
-  blob TEXT NOT NULL, n INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (blob, n)
+CREATE TABLE blobs (
+  sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, chunks INTEGER NOT NULL, upload TEXT NOT NULL UNIQUE
 );
+CREATE TABLE blob_chunks (
+  upload TEXT NOT NULL, n INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (upload, n)
+);
+"""),
+    (2, """
+CREATE TABLE submissions (request_id TEXT PRIMARY KEY, analysis_id TEXT NOT NULL);
 """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -181,6 +193,15 @@ class _PgTx:
     def get_analysis(self, analysis_id: str) -> AnalysisRecord | None:
         row = self._one("SELECT seq, doc FROM analyses WHERE id = %s FOR UPDATE", (analysis_id,))
         return _analysis_from(row["seq"], row["doc"]) if row else None
+
+    def get_submission(self, request_id: str) -> str | None:
+        # Serialise submissions of one key (on any orchestrator) until this transaction ends.
+        self._c.execute("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", (SUBMISSION_LOCK, request_id))
+        row = self._one("SELECT analysis_id FROM submissions WHERE request_id = %s", (request_id,))
+        return str(row["analysis_id"]) if row else None
+
+    def put_submission(self, request_id: str, analysis_id: str) -> None:
+        self._c.execute("INSERT INTO submissions (request_id, analysis_id) VALUES (%s, %s)", (request_id, analysis_id))
 
     def update_analysis(self, rec: AnalysisRecord) -> None:
         cur = self._c.execute(
@@ -351,6 +372,13 @@ class _Pool:
     """
 
     def __init__(self, dsn: str, size: int, connect_timeout_s: float, wait_s: float) -> None:
+        # The server drops our session, and with it any row lock it holds,
+        # when this host vanishes mid-transaction (keepalives) or a
+        # transaction sits idle far longer than any upload may (5 min).
+        opts = "-c idle_in_transaction_session_timeout=300000 -c tcp_keepalives_idle=30"
+        opts += " -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+        given = psycopg.conninfo.conninfo_to_dict(dsn).get("options")
+        self._options = f"{given} {opts}" if given else opts
         self._dsn = dsn
         self._connect_timeout = max(1, round(connect_timeout_s))
         self._wait_s = wait_s
@@ -362,7 +390,7 @@ class _Pool:
         try:
             return psycopg.connect(
                 self._dsn, autocommit=True, row_factory=dict_row, connect_timeout=self._connect_timeout,
-                application_name="honeyphone-orchestrator",
+                application_name="honeyphone-orchestrator", options=self._options,
             )
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
@@ -395,6 +423,10 @@ class _Pool:
         finally:
             self._slots.release()
 
+    def adopt(self, conn: _Conn) -> None:
+        """Keep a connection opened outside ``get`` (the migrations') for later transactions."""
+        self._idle.put(conn)
+
     def drop_idle(self) -> None:
         """After one connection died, the others (same server) most likely did too."""
         while True:
@@ -411,9 +443,10 @@ class _Pool:
 class _ChunkReader(io.RawIOBase):
     """Reads a blob one chunk row at a time, each in its own short transaction."""
 
-    def __init__(self, pool: _Pool, sha256: str, chunks: int) -> None:
+    def __init__(self, pool: _Pool, sha256: str, upload: str, chunks: int) -> None:
         self._pool = pool
         self._sha = sha256
+        self._upload = upload
         self._chunks = chunks
         self._n = 0
         self._buf = b""
@@ -425,7 +458,9 @@ class _ChunkReader(io.RawIOBase):
         conn = self._pool.get()
         broken = False
         try:
-            row = conn.execute("SELECT data FROM blob_chunks WHERE blob = %s AND n = %s", (self._sha, self._n)).fetchone()
+            row = conn.execute(
+                "SELECT data FROM blob_chunks WHERE upload = %s AND n = %s", (self._upload, self._n)
+            ).fetchone()
         except psycopg.OperationalError as exc:
             broken = True
             raise _unavailable(exc) from exc
@@ -448,27 +483,32 @@ class _ChunkReader(io.RawIOBase):
 
 
 class PgBlobStore:
-    """Content-addressed blobs as 1 MiB rows of ``blob_chunks``."""
+    """Content-addressed blobs as 1 MiB rows of ``blob_chunks``.
+
+    An upload lasts as long as its client keeps sending, so it gets a
+    connection of its own, outside the pool: slow uploads cannot starve the
+    short transactions every other call needs.  (The API already caps
+    concurrent uploads at ``FleetSettings.max_concurrent_uploads``.)
+    """
 
     def __init__(self, pool: _Pool) -> None:
         self._pool = pool
 
     def write(self, chunks: Iterable[bytes], limit: int) -> BlobInfo:
         limit = min(limit, MAX_BLOB_BYTES)
-        staging = "upload-" + uuid.uuid4().hex  # the chunks' key until the digest is known
+        upload = uuid.uuid4().hex  # the chunks' key: the digest is only known at the end
         digest = hashlib.sha256()
         size = 0
         n = 0
         buf = bytearray()
-        conn = self._pool.get()
-        broken = False
+        conn = self._pool.connect()
         try:
             conn.execute("BEGIN")
             try:
 
                 def flush(data: bytes) -> None:
                     nonlocal n
-                    conn.execute("INSERT INTO blob_chunks (blob, n, data) VALUES (%s, %s, %s)", (staging, n, data))
+                    conn.execute("INSERT INTO blob_chunks (upload, n, data) VALUES (%s, %s, %s)", (upload, n, data))
                     n += 1
 
                 for chunk in chunks:
@@ -487,11 +527,11 @@ class PgBlobStore:
                     flush(bytes(buf))
                 sha = digest.hexdigest()
                 claimed = conn.execute(
-                    "INSERT INTO blobs (sha256, size, chunks) VALUES (%s, %s, %s) ON CONFLICT (sha256) DO NOTHING",
-                    (sha, size, n),
+                    "INSERT INTO blobs (sha256, size, chunks, upload) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (sha256) DO NOTHING",
+                    (sha, size, n, upload),
                 ).rowcount
                 if claimed:
-                    conn.execute("UPDATE blob_chunks SET blob = %s WHERE blob = %s", (sha, staging))
                     conn.execute("COMMIT")
                 else:  # the same bytes are already stored: keep that copy
                     conn.execute("ROLLBACK")
@@ -501,33 +541,33 @@ class PgBlobStore:
                     conn.execute("ROLLBACK")
                 raise
         except psycopg.OperationalError as exc:
-            broken = conn.broken or conn.closed
-            if broken:
+            if conn.broken or conn.closed:
                 self._pool.drop_idle()
             raise _unavailable(exc) from exc
         finally:
-            self._pool.put(conn, broken=broken)
+            conn.close()
 
-    def _chunks_of(self, sha256: str) -> int | None:
+    def _find(self, sha256: str) -> tuple[str, int] | None:
+        """The upload key and the number of chunks of a stored blob."""
         conn = self._pool.get()
         broken = False
         try:
-            row = conn.execute("SELECT chunks FROM blobs WHERE sha256 = %s", (sha256,)).fetchone()
+            row = conn.execute("SELECT upload, chunks FROM blobs WHERE sha256 = %s", (sha256,)).fetchone()
         except psycopg.OperationalError as exc:
             broken = True
             raise _unavailable(exc) from exc
         finally:
             self._pool.put(conn, broken=broken)
-        return int(row["chunks"]) if row else None
+        return (str(row["upload"]), int(row["chunks"])) if row else None
 
     def exists(self, sha256: str) -> bool:
-        return self._chunks_of(sha256) is not None
+        return self._find(sha256) is not None
 
     def open(self, sha256: str) -> BinaryIO:
-        chunks = self._chunks_of(sha256)
-        if chunks is None:
+        found = self._find(sha256)
+        if found is None:
             raise NotFound(f"blob {sha256} is missing from the store")
-        return io.BufferedReader(_ChunkReader(self._pool, sha256, chunks), CHUNK_BYTES)
+        return io.BufferedReader(_ChunkReader(self._pool, sha256, *found), CHUNK_BYTES)
 
 
 def migrate(conn: _Conn) -> int:
@@ -578,8 +618,12 @@ class PostgresStore:
                 f"{exc} at start; cannot migrate the schema",
                 fix="start the database (or fix --store / HONEYPHONE_STORE), then start the orchestrator again",
             ) from exc
-        with conn:
+        try:
             migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._pool.adopt(conn)
 
     @property
     def blobs(self) -> BlobStore:

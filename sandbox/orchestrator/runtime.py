@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox.errors import EnvironmentProblem
@@ -54,6 +55,22 @@ class Orchestrator:
         self.service = AnalysisService(store, self.bus, self.scheduler, settings, clock)
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
+        self.store_available = True  # as of the reaper's last pass
+        self._availability_listeners: list[Callable[[bool], None]] = []
+
+    def on_store_availability(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(available)`` whenever the reaper finds the store gone or back.
+
+        The API layer turns it into the gRPC health status, so a load balancer
+        stops sending work to orchestrators whose database is away.
+        """
+        self._availability_listeners.append(listener)
+
+    def _store_is(self, available: bool) -> None:
+        if available != self.store_available:
+            self.store_available = available
+            for listener in self._availability_listeners:
+                listener(available)
 
     @classmethod
     def open(cls, data_dir: Path, settings: FleetSettings) -> Orchestrator:
@@ -75,8 +92,11 @@ class Orchestrator:
         while not self._stop.wait(interval):
             try:
                 self.scheduler.expire_due()
+                self._store_is(True)
             except StoreUnavailable as exc:
-                _log.warning("expiring leases failed: %s", exc)
+                if self.store_available:
+                    _log.warning("expiring leases failed: %s", exc)
+                self._store_is(False)
             except Exception:  # keep reaping; the next pass retries
                 _log.exception("expiring leases failed")
 

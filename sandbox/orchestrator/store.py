@@ -50,6 +50,16 @@ class StoreTx(Protocol):
 
     def get_analysis(self, analysis_id: str) -> AnalysisRecord | None: ...
 
+    def get_submission(self, request_id: str) -> str | None:
+        """The analysis a submission with this idempotency key created.
+
+        Two transactions asking for the same key at once are serialised until
+        the first one ends, so a retry racing its original creates nothing.
+        """
+        ...
+
+    def put_submission(self, request_id: str, analysis_id: str) -> None: ...
+
     def update_analysis(self, rec: AnalysisRecord) -> None: ...
 
     def list_analyses(

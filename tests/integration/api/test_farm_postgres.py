@@ -25,6 +25,7 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from farm_harness import free_port, honeyphone, stop, wait_ready, worker
 from pgcluster import PgServer, unavailable_reason
 
@@ -142,6 +143,14 @@ def running(client: SandboxClient, ids: list[str], workers: int, timeout: float 
     raise AssertionError(f"not running on {workers} workers")
 
 
+def health_becomes(address: str, status: int, timeout: float = 30.0) -> None:
+    stub = health_pb2_grpc.HealthStub(open_channel(address))
+    deadline = time.monotonic() + timeout
+    while stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status != status:
+        assert time.monotonic() < deadline, f"{address} health never became {status}"
+        time.sleep(0.1)
+
+
 def contiguous_to_the_end(events: list[EventRecord]) -> bool:
     return [e.sequence for e in events] == list(range(1, len(events) + 1)) and events[-1].stage == Stage.FINISHED
 
@@ -225,8 +234,12 @@ def test_postgres_restart_mid_campaign(make_farm: Callable[[int], PgFarm]) -> No
         with pytest.raises(grpc.RpcError) as err:
             client.get(ids[0])
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+    for name in ("a", "b"):  # readiness: their reapers notice within a second
+        health_becomes(farm.addresses[name], health_pb2.HealthCheckResponse.NOT_SERVING)
     assert orch_a.poll() is None and orch_b.poll() is None
     farm.pg.start()
+    for name in ("a", "b"):
+        health_becomes(farm.addresses[name], health_pb2.HealthCheckResponse.SERVING)
     states = farm.wait_all(a, ids)
     assert set(states.values()) == {AnalysisState.SUCCEEDED}, states
     assert set(farm.once_each(ids).values()) == {(1, 1, 1)}, farm.once_each(ids)

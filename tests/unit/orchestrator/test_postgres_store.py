@@ -21,7 +21,7 @@ from pgcluster import PgServer, unavailable_reason
 
 from sandbox.core.analysis import Scenario, Stage, Verdict
 from sandbox.errors import EnvironmentProblem
-from sandbox.orchestrator.errors import LimitExceeded, StoreUnavailable
+from sandbox.orchestrator.errors import LimitExceeded, PreconditionFailed, StoreUnavailable
 from sandbox.orchestrator.model import (
     AnalysisRecord,
     AnalysisState,
@@ -151,7 +151,7 @@ def test_blobs_span_rows_and_are_shared(pair: tuple[Orchestrator, Orchestrator],
     with pytest.raises(LimitExceeded):
         a.store.blobs.write([data], limit=len(data) - 1)
     with psycopg.connect(pg_dsn) as conn:
-        row = conn.execute("SELECT count(*), count(DISTINCT blob) FROM blob_chunks").fetchone()
+        row = conn.execute("SELECT count(*), count(DISTINCT upload) FROM blob_chunks").fetchone()
         assert row == (4, 1)  # no staging rows of the refused or duplicate uploads
 
 
@@ -265,3 +265,51 @@ def test_database_down_is_unavailable_then_reconnects(own_server: PgServer, mode
     page, _ = orch.service.list(None, {}, 10, "")
     assert sorted(r.id for r in page.analyses) == sorted([before.id, after.id])
     orch.close()
+
+
+def test_an_outage_longer_than_a_lease_term_requeues_nothing(own_server: PgServer) -> None:
+    """No worker could heartbeat while the database was away: leases get a full term when it is back."""
+    now = [1000.0]
+    orch = Orchestrator(PostgresStore(own_server.new_database(), connect_timeout_s=1), SETTINGS, lambda: now[0])
+    sha = upload(orch)
+    rec = orch.service.submit(sha, Scenario(hours=1, seed=1), 0, {})
+    w = orch.scheduler.register_worker("w", 1, ["twin"])
+    (grant,) = orch.scheduler.lease(w.id, 1)
+    own_server.stop("fast")
+    now[0] += 10 * SETTINGS.lease_seconds
+    with pytest.raises(StoreUnavailable):
+        orch.scheduler.expire_due()
+    own_server.start()
+    assert orch.scheduler.expire_due() == 0
+    assert orch.scheduler.heartbeat(w.id, [WorkerProgress(grant.lease_id)]).expired == ()
+    now[0] += 2 * SETTINGS.lease_seconds  # a worker that stays silent still loses the lease
+    assert orch.scheduler.expire_due() == 1
+    assert orch.service.get(rec.id)[0].state == AnalysisState.QUEUED
+    orch.close()
+
+
+def test_a_retried_submission_through_either_orchestrator_queues_once(pair: tuple[Orchestrator, Orchestrator]) -> None:
+    a, b = pair
+    sha = upload(a)
+    scenario = Scenario(hours=1, seed=5)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def submit(orch: Orchestrator) -> None:
+        rec = orch.service.submit(sha, scenario, 0, {"team": "red"}, request_id="retry-me")
+        with lock:
+            results.append(rec.id)
+
+    threads = [threading.Thread(target=submit, args=(o,)) for o in (a, b) * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and len(set(results)) == 1
+    page, _ = b.service.list(None, {}, 50, "")
+    assert [r.id for r in page.analyses] == results[:1]
+    with pytest.raises(PreconditionFailed, match="already used"):
+        b.service.submit(sha, replace(scenario, seed=6), 0, {"team": "red"}, request_id="retry-me")
+    other = b.service.submit(sha, scenario, 0, {"team": "red"}, request_id="another")
+    assert other.id != results[0]
+

@@ -211,3 +211,17 @@ def test_sqlite_survives_reopen(tmp_path: Path) -> None:
         assert f.read() == b"artifact-bytes"
     reopened.close()
     store.close()
+
+
+def test_submissions_remember_their_idempotency_key(make_store: Factory) -> None:
+    store = make_store()
+    with store.transaction() as tx:
+        rec = tx.insert_analysis(analysis())
+        assert tx.get_submission("req-1") is None
+        tx.put_submission("req-1", rec.id)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put_submission("req-2", rec.id)
+        raise RuntimeError("boom")
+    with store.transaction() as tx:
+        assert tx.get_submission("req-1") == rec.id
+        assert tx.get_submission("req-2") is None
