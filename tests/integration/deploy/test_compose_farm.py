@@ -141,10 +141,14 @@ def test_compose_farm_survives_a_killed_orchestrator(compose_farm: ComposeFarm, 
         cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=out, stderr=err,
     )
     try:
-        # Orchestrator 2 sees what orchestrator 1 leased: they share PostgreSQL.
+        # Orchestrator 2 sees what orchestrator 1 leased: they share PostgreSQL.  The kill waits for
+        # both versions to be submitted (their uploads done) and one to be running on a worker.
         second = farm.client(1)
         deadline = time.monotonic() + 600
-        while not second.list(AnalysisState.RUNNING)[0]:
+        while True:
+            records = second.list()[0]
+            if len(records) == 2 and any(r.state == AnalysisState.RUNNING for r in records):
+                break
             assert campaign.poll() is None, "the campaign ended before any analysis ran:\n" + out.read()
             assert time.monotonic() < deadline, "no analysis started on the compose farm"
             time.sleep(0.2)
