@@ -37,6 +37,7 @@ KNOWN_IMAGES = ("twin", "fakenet", "android", *FARM_IMAGES)
 # orchestrator and worker are two targets of one Dockerfile holding Honeyphone's wheels.
 _FARM_CONTEXTS = {"orchestrator": "farm", "worker": "farm", "postgres": "postgres"}
 SNAPSHOT_TIMEOUT_S = 1200
+WHEELS_KEPT_S = 24 * 3600
 
 
 def images_dir(settings: Settings) -> Path:
@@ -233,12 +234,18 @@ class ImageBuilder:
         cache = self._settings.data_dir / "tmp" / f"wheels-{project_hash(root)[:16]}"
         if not (cache / "app").is_dir():
             self._progress("building wheels of honeyphone and its dependencies")
-            for old in cache.parent.glob("wheels-*"):  # other versions of the sources
-                shutil.rmtree(old, ignore_errors=True)
+            # Wheels of other sources: kept a day, as another checkout may be building from them.
+            for old in cache.parent.glob("wheels-*"):
+                if time.time() - old.stat().st_mtime > WHEELS_KEPT_S:
+                    shutil.rmtree(old, ignore_errors=True)
             staging = scratch / "wheels"
             self._wheels(root, scratch, staging)
-            shutil.copytree(staging, cache.with_name(cache.name + ".part"), dirs_exist_ok=True)
-            cache.with_name(cache.name + ".part").rename(cache)
+            part = cache.with_name(f"{cache.name}.{os.getpid()}.part")
+            shutil.copytree(staging, part)
+            try:
+                part.rename(cache)
+            except OSError:  # another build put the same wheels there first
+                shutil.rmtree(part, ignore_errors=True)
         shutil.copytree(cache, out)
 
     @staticmethod
