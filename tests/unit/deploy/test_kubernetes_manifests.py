@@ -134,3 +134,25 @@ def test_compose_command_lines_parse_with_honeyphone_cli() -> None:
                              ("worker-1", "worker"), ("worker-2", "worker")):
         argv = [a.replace("${HONEYPHONE_SLOTS:-1}", "1") for a in compose["services"][service]["command"]]
         assert parser.parse_args([command, *argv]).command == command
+
+
+def test_every_file_a_container_reads_is_a_key_of_a_mounted_secret() -> None:
+    """--token-file, --tls-cert, --tls-key, --tls-ca and the probes' CA: each path is mountPath/key of a Secret."""
+    secrets = {o["metadata"]["name"]: set(o.get("stringData", {})) for _, o in OBJECTS if o["kind"] == "Secret"}
+    checked = 0
+    for name, spec in _pod_specs():
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for c in spec["containers"]:
+            mounts = {m["mountPath"]: volumes.get(m["name"], {}) for m in c.get("volumeMounts", [])}  # claims: {}
+            words = [*c.get("args", [])]
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                words += c.get(probe, {}).get("exec", {}).get("command", [])
+            for word in words:
+                path = word.split("=", 1)[-1]
+                if not path.startswith("/run/secrets/"):
+                    continue
+                mount, _, key = path.rpartition("/")
+                assert mount in mounts and "secret" in mounts[mount], (name, path)
+                assert key in secrets[mounts[mount]["secret"]["secretName"]], (name, path)
+                checked += 1
+    assert checked >= 10
