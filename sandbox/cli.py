@@ -212,9 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="where analyses, artifacts and the store live")
     sub = p.add_subparsers(dest="command", required=True)
 
-    images = sub.add_parser("images", help="build device and fakenet images").add_subparsers(dest="images_cmd", required=True)
-    b = images.add_parser("build", help="build images from emulator_images/ (cached when unchanged)")
-    b.add_argument("names", nargs="+", choices=["twin", "fakenet", "android"])
+    images = sub.add_parser("images", help="build the device, fakenet and farm images").add_subparsers(dest="images_cmd", required=True)
+    b = images.add_parser("build", help="build images from emulator_images/ and deploy/images/ (cached when unchanged)")
+    b.add_argument("names", nargs="+", choices=["twin", "fakenet", "android", "orchestrator", "worker", "postgres"])
     b.add_argument("--api", type=int, default=34, choices=[30, 33, 34, 35],
                    help="android: API level of the system image (default 34)")
     b.add_argument("--sdk", type=Path, help="android: an SDK root holding emulator/ and the system image "

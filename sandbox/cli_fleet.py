@@ -74,7 +74,7 @@ def _fleet_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     if getattr(args, "data", None):
         settings = replace(settings, data_dir=args.data)
     changes: dict[str, Any] = {}
-    for name in ("lease_seconds", "max_attempts"):
+    for name in ("lease_seconds", "max_attempts", "store"):
         if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
     return replace(settings, fleet=replace(settings.fleet, **changes)) if changes else settings
@@ -147,6 +147,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         return int(agent.run())
 
 
+def _redact_store(url: str) -> str:
+    """The store URL without its password, for the start-up line and logs."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
 @rpc_errors
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .api.channel import ClientSecurity
@@ -163,7 +172,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         orch.start()
         server = start_server(orch, settings.fleet, listen, security)
         host, _ = split_address(listen)
-        print(f"honeyphone orchestrator listening on {host}:{server.port} (data {settings.data_dir})", flush=True)
+        where = _redact_store(settings.fleet.store) if settings.fleet.store else f"data {settings.data_dir}"
+        print(f"honeyphone orchestrator listening on {host}:{server.port} ({where})", flush=True)
         stop = threading.Event()
         worker_thread = None
         if args.local_worker:
@@ -381,6 +391,11 @@ def add_fleet_commands(sub: Any) -> None:
     serve.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mTLS)")
     serve.add_argument("--lease-seconds", type=int, help="lease term; a silent worker loses work after it (default 30)")
     serve.add_argument("--max-attempts", type=int, help="leases an analysis may use up (default 3)")
+    serve.add_argument(
+        "--store", metavar="URL",
+        help="postgresql://user@host:port/db: keep state in PostgreSQL, shared by every orchestrator"
+             " given the same URL (default: HONEYPHONE_STORE, else SQLite under the data dir)",
+    )
     _worker_options(serve)
     serve.set_defaults(func=cmd_serve)
 

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import __version__
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -102,6 +104,12 @@ class FleetSettings:
     max_concurrent_uploads: int = 32
     slot_memory_bytes: int = 1024 * 1024 * 1024  # a worker refuses slots beyond these
     slot_cpus: float = 0.5
+    # Where the orchestrator keeps its state (HONEYPHONE_STORE, serve --store):
+    # "" is the embedded SQLite under the data dir; "postgresql://user@host/db"
+    # is a PostgreSQL database that several orchestrators may share.
+    store: str = ""
+    store_pool_size: int = 16  # PostgreSQL connections per orchestrator
+    store_connect_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,11 @@ class Settings:
     label_prefix: str = "dev.honeyphone"
     twin_image: str = "honeyphone/twin:latest"
     fakenet_image: str = "honeyphone/fakenet:latest"
+    # The farm's own images (deploy/images/, ``honeyphone images build orchestrator worker postgres``),
+    # tagged with the package version so a farm runs one release throughout.
+    orchestrator_image: str = f"honeyphone/orchestrator:{__version__}"
+    worker_image: str = f"honeyphone/worker:{__version__}"
+    postgres_image: str = f"honeyphone/postgres:{__version__}"
     base_image: str = "debian:bookworm-slim"
     local_base_image: str = "honeyphone/debian-base:bookworm"
     debian_suite: str = "bookworm"
@@ -158,8 +171,13 @@ class Settings:
             kwargs["twin_image"] = env["HONEYPHONE_TWIN_IMAGE"]
         if env.get("HONEYPHONE_FAKENET_IMAGE"):
             kwargs["fakenet_image"] = env["HONEYPHONE_FAKENET_IMAGE"]
+        for name in ("orchestrator", "worker", "postgres"):
+            if env.get(f"HONEYPHONE_{name.upper()}_IMAGE"):
+                kwargs[f"{name}_image"] = env[f"HONEYPHONE_{name.upper()}_IMAGE"]
         if "HONEYPHONE_SUBNET_POOL" in env:
             kwargs["subnet_pool"] = env["HONEYPHONE_SUBNET_POOL"]
+        if env.get("HONEYPHONE_STORE"):
+            kwargs["fleet"] = replace(FleetSettings(), store=env["HONEYPHONE_STORE"])
         kwargs.update(overrides)
         return replace(cls(), **kwargs)  # type: ignore[arg-type]
 

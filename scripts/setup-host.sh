@@ -16,9 +16,13 @@ command -v mmdebstrap >/dev/null 2>&1 || need_pkgs+=(mmdebstrap)
 command -v tcpdump >/dev/null 2>&1 || need_pkgs+=(tcpdump)
 command -v strace >/dev/null 2>&1 || need_pkgs+=(strace)
 command -v nsenter >/dev/null 2>&1 || need_pkgs+=(util-linux)
+command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)  # deploy/compose.yaml and its test
 command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)  # renders report.html in the browser test
+# The PostgreSQL store's tests start their own server; its binaries live in
+# /usr/lib/postgresql/<version>/bin, not on PATH.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 [ "${HONEYPHONE_WITH_NODE:-0}" = 1 ] && ! command -v npm >/dev/null 2>&1 && need_pkgs+=(nodejs npm)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

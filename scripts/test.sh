@@ -11,7 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-host.sh
-.venv/bin/honeyphone images build twin fakenet
+# The farm's images too (deploy/images/), for the Compose test: built here, before
+# the parallel run, so no test worker waits on the build lock while they build.
+.venv/bin/honeyphone images build twin fakenet postgres worker orchestrator
 scripts/check_proto.sh          # generated gRPC code must match the .proto sources
 .venv/bin/mypy sandbox workers
 

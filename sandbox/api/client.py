@@ -8,6 +8,7 @@ progress bar survives an orchestrator restart without gaps or repeats.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +25,8 @@ from .gen.honeyphone.v1 import sandbox_pb2_grpc
 from .streams import SEND_CHUNK
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+# A submission timed out may have been queued: the idempotency key makes retrying it safe.
+SUBMIT_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def _chunks(stream: BinaryIO, filename: str) -> Iterator[pb.FirmwareChunk]:
@@ -48,16 +51,25 @@ class SandboxClient:
         return ref.sha256, ref.size
 
     def submit(
-        self, firmware_sha256: str, scenario: Scenario, priority: int = 0, labels: Mapping[str, str] | None = None
+        self, firmware_sha256: str, scenario: Scenario, priority: int = 0, labels: Mapping[str, str] | None = None,
+        *, request_id: str | None = None, retry_s: float = 0.0,
     ) -> AnalysisRecord:
-        msg = self._stub.SubmitAnalysis(
-            pb.SubmitAnalysisRequest(
-                firmware_sha256=firmware_sha256, scenario=convert.scenario_to_proto(scenario), priority=priority,
-                labels=dict(labels or {}),
-            ),
-            timeout=self._timeout,
+        """Queue an analysis.  Every call carries an idempotency key (``request_id``, a fresh UUID
+        when not given), so retrying while the server is UNAVAILABLE or slow (for up to
+        ``retry_s`` seconds) never queues the analysis twice."""
+        req = pb.SubmitAnalysisRequest(
+            firmware_sha256=firmware_sha256, scenario=convert.scenario_to_proto(scenario), priority=priority,
+            labels=dict(labels or {}), request_id=request_id or uuid.uuid4().hex,
         )
-        return convert.analysis_from_proto(msg)[0]
+        start = time.monotonic()
+        while True:
+            try:
+                msg = self._stub.SubmitAnalysis(req, timeout=self._timeout)
+                return convert.analysis_from_proto(msg)[0]
+            except grpc.RpcError as exc:
+                if exc.code() not in SUBMIT_RETRYABLE or time.monotonic() - start > retry_s:
+                    raise
+            time.sleep(0.5)
 
     def get(self, analysis_id: str) -> tuple[AnalysisRecord, list[ArtifactRecord]]:
         return convert.analysis_from_proto(

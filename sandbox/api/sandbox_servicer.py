@@ -43,7 +43,7 @@ class SandboxServicer(sandbox_pb2_grpc.SandboxServicer):
     def SubmitAnalysis(self, request: pb.SubmitAnalysisRequest, context: grpc.ServicerContext) -> pb.Analysis:
         rec = self._service.submit(
             request.firmware_sha256, convert.scenario_from_proto(request.scenario), request.priority,
-            dict(request.labels),
+            dict(request.labels), request.request_id,
         )
         return convert.analysis_to_proto(rec)
 

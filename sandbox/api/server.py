@@ -138,6 +138,14 @@ def start_server(orch: Orchestrator, settings: FleetSettings, address: str, secu
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def store_health(available: bool) -> None:
+        """NOT_SERVING while the (shared) store is unreachable: readiness, not liveness."""
+        status = health_pb2.HealthCheckResponse.SERVING if available else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *SERVICES):
+            health_servicer.set(name, status)
+
+    orch.on_store_availability(store_health)
     reflection.enable_server_reflection((*SERVICES, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
     try:
         if security.tls:

@@ -16,7 +16,13 @@ from typing import NoReturn, TypeVar
 import grpc
 
 from sandbox.errors import HoneyphoneError
-from sandbox.orchestrator.errors import InvalidArgument, LimitExceeded, NotFound, PreconditionFailed
+from sandbox.orchestrator.errors import (
+    InvalidArgument,
+    LimitExceeded,
+    NotFound,
+    PreconditionFailed,
+    StoreUnavailable,
+)
 
 _log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -28,6 +34,7 @@ _CODES: tuple[tuple[type[HoneyphoneError], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (PreconditionFailed, grpc.StatusCode.FAILED_PRECONDITION),
+    (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),  # the database is down: clients retry
 )
 
 

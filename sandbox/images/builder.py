@@ -1,6 +1,9 @@
 """Image builds that work with no container registry.
 
-The Dockerfiles name a Debian base (``BASE_IMAGE``).  When that base is
+The Dockerfiles name a Debian base (``BASE_IMAGE``): the device images in
+``emulator_images/`` and the farm's own images in ``deploy/images/``
+(orchestrator and worker from one Dockerfile, PostgreSQL from Debian's
+package), so a farm needs no registry either.  When that base is
 neither present nor pullable, the builder makes the same Debian release from
 Debian's own packages (``mmdebstrap --variant=minbase`` then ``docker import``)
 and builds the unchanged Dockerfile on it.  A build is skipped when an image
@@ -14,6 +17,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -28,8 +32,12 @@ from ..errors import EnvironmentProblem, ImageError
 from ..settings import Settings
 
 Progress = Callable[[str], None]
-KNOWN_IMAGES = ("twin", "fakenet", "android")
+FARM_IMAGES = ("orchestrator", "worker", "postgres")
+KNOWN_IMAGES = ("twin", "fakenet", "android", *FARM_IMAGES)
+# orchestrator and worker are two targets of one Dockerfile holding Honeyphone's wheels.
+_FARM_CONTEXTS = {"orchestrator": "farm", "worker": "farm", "postgres": "postgres"}
 SNAPSHOT_TIMEOUT_S = 1200
+WHEELS_KEPT_S = 24 * 3600
 
 
 def images_dir(settings: Settings) -> Path:
@@ -37,6 +45,23 @@ def images_dir(settings: Settings) -> Path:
     if settings.images_dir is not None:
         return settings.images_dir
     return Path(__file__).resolve().parents[2] / "emulator_images"
+
+
+def project_root() -> Path:
+    """The checkout holding ``pyproject.toml``, ``sandbox/``, ``workers/`` and ``deploy/``."""
+    return Path(__file__).resolve().parents[2]
+
+
+def deploy_images_dir() -> Path:
+    return project_root() / "deploy" / "images"
+
+
+def project_hash(root: Path) -> str:
+    """What the orchestrator and worker images install: the package sources and their declared dependencies."""
+    h = hashlib.sha256((root / "pyproject.toml").read_bytes())
+    for sub in ("sandbox", "workers"):
+        h.update(context_hash(root / sub, sub).encode())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,12 @@ class ImageBuilder:
             return self._settings.fakenet_image
         if name == "android":
             return self._settings.android_image_tag(api if api is not None else self._settings.android_api)
+        if name == "orchestrator":
+            return self._settings.orchestrator_image
+        if name == "worker":
+            return self._settings.worker_image
+        if name == "postgres":
+            return self._settings.postgres_image
         raise ImageError(f"unknown image {name!r}", fix=f"choose one of {', '.join(KNOWN_IMAGES)}")
 
     # -- base image ---------------------------------------------------------
@@ -150,6 +181,8 @@ class ImageBuilder:
         if name == "android":
             return self._build_android(api or self._settings.android_api, force=force, sdk=sdk, download=download,
                                        env=os.environ if env is None else env)
+        if name in FARM_IMAGES:
+            return self._build_farm(name, force=force)
         t0 = time.monotonic()
         tag = self.tag_for(name)
         context = self._context(name)
@@ -162,6 +195,86 @@ class ImageBuilder:
         self._progress(f"building {tag} on {base}")
         image_id = self._docker_build(context, tag, base, {label: digest, self._settings.label_role: f"image-{name}"})
         return BuildResult(name, tag, image_id, False, base, time.monotonic() - t0)
+
+    def _build_farm(self, name: str, *, force: bool) -> BuildResult:
+        """orchestrator/worker: this checkout's package and dependencies as wheels built here, because
+        pip inside the build cannot verify TLS; postgres: Debian's package only."""
+        t0 = time.monotonic()
+        tag = self.tag_for(name)
+        context = deploy_images_dir() / _FARM_CONTEXTS[name]
+        if not (context / "Dockerfile").is_file():
+            raise ImageError(f"no Dockerfile at {context}", fix="build the farm images from a Honeyphone checkout")
+        base = self.ensure_base()
+        base_id = self._image_id(base) or base
+        root = project_root()
+        python = name != "postgres"
+        extra = f"{base_id}:{name}" + (f":{project_hash(root)}" if python else "")
+        digest = context_hash(context, extra=extra)
+        label = f"{self._settings.label_prefix}.context-sha256"
+        if not force and (cached := self._up_to_date(name, tag, label, digest, base, t0)) is not None:
+            return cached
+        labels = {label: digest, self._settings.label_role: f"image-{name}"}
+        if not python:
+            self._progress(f"building {tag} on {base}")
+            image_id = self._docker_build(context, tag, base, labels)
+            return BuildResult(name, tag, image_id, False, base, time.monotonic() - t0)
+        tmp_root = self._settings.data_dir / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=tmp_root, prefix=f"{name}-ctx-") as tmp:
+            ctx = Path(tmp) / "context"
+            shutil.copytree(context, ctx, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            self._wheelhouse(root, Path(tmp), ctx / "wheels")
+            self._progress(f"building {tag} on {base}")
+            image_id = self._docker_build(ctx, tag, base, labels, target=name)
+        return BuildResult(name, tag, image_id, False, base, time.monotonic() - t0)
+
+    def _wheelhouse(self, root: Path, scratch: Path, out: Path) -> None:
+        """The wheels of this checkout into ``out``: built once per source hash, shared by the worker and
+        orchestrator builds (one ``pip wheel`` run is most of a code-change rebuild)."""
+        cache = self._settings.data_dir / "tmp" / f"wheels-{project_hash(root)[:16]}"
+        if not (cache / "app").is_dir():
+            self._progress("building wheels of honeyphone and its dependencies")
+            # Wheels of other sources: kept a day, as another checkout may be building from them.
+            for old in cache.parent.glob("wheels-*"):
+                if time.time() - old.stat().st_mtime > WHEELS_KEPT_S:
+                    shutil.rmtree(old, ignore_errors=True)
+            staging = scratch / "wheels"
+            self._wheels(root, scratch, staging)
+            part = cache.with_name(f"{cache.name}.{os.getpid()}.part")
+            shutil.copytree(staging, part)
+            try:
+                part.rename(cache)
+            except OSError:  # another build put the same wheels there first
+                shutil.rmtree(part, ignore_errors=True)
+        shutil.copytree(cache, out)
+
+    @staticmethod
+    def _wheels(root: Path, scratch: Path, out: Path) -> None:
+        """``wheels/deps/`` (dependencies: a Docker layer that survives code changes) and ``wheels/app/``.
+
+        The package is built from a copy of its sources so the checkout gets no build/ or egg-info.
+        """
+        src = scratch / "src"
+        src.mkdir()
+        for item in ("pyproject.toml", "README.md"):
+            shutil.copy2(root / item, src / item)
+        for sub in ("sandbox", "workers"):
+            shutil.copytree(root / sub, src / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        deps, app = out / "deps", out / "app"
+        app.mkdir(parents=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+             "--wheel-dir", str(deps), str(src)],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+            raise ImageError("pip wheel failed: " + " | ".join(tail),
+                             fix="the host's pip must reach the package index (or its wheel cache)")
+        for whl in deps.glob("honeyphone-*.whl"):
+            whl.rename(app / whl.name)
+        if not any(app.iterdir()):
+            raise ImageError("pip wheel produced no honeyphone wheel")
 
     def _context(self, name: str) -> Path:
         context = images_dir(self._settings) / name
@@ -247,11 +360,12 @@ class ImageBuilder:
             container.remove(force=True, v=True)
 
     def _docker_build(
-        self, context: Path, tag: str, base: str, labels: dict[str, str], buildargs: dict[str, str] | None = None
+        self, context: Path, tag: str, base: str, labels: dict[str, str], buildargs: dict[str, str] | None = None,
+        target: str | None = None,
     ) -> str:
         stream: Any = self._client.api.build(
             path=str(context), tag=tag, buildargs={"BASE_IMAGE": base, **(buildargs or {})}, labels=labels,
-            decode=True, rm=True, forcerm=True, pull=False,
+            decode=True, rm=True, forcerm=True, pull=False, target=target,
         )
         last: list[str] = []
         for chunk in stream:

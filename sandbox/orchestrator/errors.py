@@ -28,3 +28,7 @@ class LimitExceeded(OrchestratorError):
 
 class PreconditionFailed(OrchestratorError):
     """The request is valid but the object is in the wrong state for it."""
+
+
+class StoreUnavailable(OrchestratorError):
+    """The shared database does not answer; the request may be retried once it is back."""

@@ -73,6 +73,14 @@ class _MemoryTx:
     def get_analysis(self, analysis_id: str) -> AnalysisRecord | None:
         return self._s.analyses.get(analysis_id)
 
+    def get_submission(self, request_id: str) -> str | None:
+        return self._s.submissions.get(request_id)
+
+    def put_submission(self, request_id: str, analysis_id: str) -> None:
+        if request_id in self._s.submissions:
+            raise KeyError(f"submission {request_id} exists")
+        self._put(self._s.submissions, request_id, analysis_id)
+
     def update_analysis(self, rec: AnalysisRecord) -> None:
         if rec.id not in self._s.analyses:
             raise KeyError(f"analysis {rec.id} does not exist")
@@ -183,10 +191,16 @@ class MemoryStore:
         self.firmware: dict[str, FirmwareRecord] = {}
         self.reports: dict[str, str] = {}
         self.artifacts: dict[str, ArtifactRecord] = {}
+        self.submissions: dict[str, str] = {}
 
     @property
     def blobs(self) -> BlobStore:
         return self._blobs
+
+    shared = False  # one orchestrator process owns it; its own event bus sees every event
+
+    def listen(self, on_event: Callable[[str, int], None]) -> None:
+        """Nothing to listen to: every event is written by this process."""
 
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:

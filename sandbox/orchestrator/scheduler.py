@@ -12,12 +12,17 @@ Rules, in one place for every store backend:
   the analysis; repeating it answers "duplicate"; a completion for a lease that
   expired, was cancelled or released is ignored with the reason, so a worker
   that lost its lease can never produce a second report.
+* When the store was unreachable (a shared database restarting), no worker
+  could heartbeat meanwhile, so the first ``expire_due`` after it answers
+  again gives every active lease a full term first (as ``recover`` does after
+  a restart): an outage longer than a lease term does not re-run everything.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -25,7 +30,7 @@ from sandbox.core.analysis import Stage
 from sandbox.settings import FleetSettings
 
 from . import validation as v
-from .errors import InvalidArgument, NotFound, PreconditionFailed
+from .errors import InvalidArgument, NotFound, PreconditionFailed, StoreUnavailable
 from .events import EventBus
 from .journal import Journal
 from .model import (
@@ -59,6 +64,16 @@ class Scheduler:
         self._bus = bus
         self._settings = settings
         self._clock = clock
+        self._store_was_down = False
+
+    @contextmanager
+    def _tx(self) -> Iterator[StoreTx]:
+        try:
+            with self._store.transaction() as tx:
+                yield tx
+        except StoreUnavailable:
+            self._store_was_down = True
+            raise
 
     @property
     def lease_seconds(self) -> int:
@@ -68,7 +83,7 @@ class Scheduler:
         rec = WorkerRecord(
             new_worker_id(), v.worker_name(name), v.slots(slots), v.profiles(profiles), self._clock(), self._clock()
         )
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             tx.put_worker(rec)
         return rec
 
@@ -83,7 +98,7 @@ class Scheduler:
             raise InvalidArgument(f"max: {max_leases} is out of range 1..{v.MAX_SLOTS}")
         self.expire_due()
         now = self._clock()
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             journal = Journal(tx, now)
             worker = self._worker(tx, worker_id)
             tx.put_worker(replace(worker, last_seen=now))
@@ -117,7 +132,7 @@ class Scheduler:
         now = self._clock()
         cancelled: list[str] = []
         expired: list[str] = []
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             journal = Journal(tx, now)
             worker = self._worker(tx, worker_id)
             tx.put_worker(replace(worker, last_seen=now))
@@ -147,7 +162,7 @@ class Scheduler:
         return lease
 
     def open_firmware(self, worker_id: str, lease_id: str) -> BinaryIO:
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             lease = self._active_lease(tx, lease_id, v.worker_id(worker_id))
             rec = tx.get_analysis(lease.analysis_id)
             assert rec is not None
@@ -155,10 +170,10 @@ class Scheduler:
 
     def upload_artifact(self, lease_id: str, name: str, chunks: Iterable[bytes]) -> ArtifactRecord:
         v.artifact_name(name)
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             self._active_lease(tx, lease_id)
         blob = self._store.blobs.write(chunks, self._settings.max_artifact_bytes)
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             lease = self._active_lease(tx, lease_id)
             rec = ArtifactRecord(lease.id, lease.analysis_id, name, blob.sha256, blob.size)
             tx.put_artifact(rec)
@@ -173,7 +188,7 @@ class Scheduler:
                 raise InvalidArgument("verdict: required when error is empty")
             v.report_json(c.report_json, self._settings.max_report_bytes)
         now = self._clock()
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             journal = Journal(tx, now)
             lease = tx.get_lease(c.lease_id)
             if lease is None:
@@ -208,8 +223,11 @@ class Scheduler:
 
     def expire_due(self) -> int:
         """Expire every lease past its deadline; return how many."""
+        if self._store_was_down:
+            self.recover()
+            self._store_was_down = False
         now = self._clock()
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             journal = Journal(tx, now)
             due = tx.leases(state=LeaseState.ACTIVE, deadline_before=now)
             for lease in due:
@@ -237,7 +255,7 @@ class Scheduler:
     def recover(self) -> int:
         """After a restart, give every active lease a full term so live workers can reconnect."""
         now = self._clock()
-        with self._store.transaction() as tx:
+        with self._tx() as tx:
             active = tx.leases(state=LeaseState.ACTIVE)
             for lease in active:
                 tx.update_lease(replace(lease, deadline=max(lease.deadline, now + self.lease_seconds)))

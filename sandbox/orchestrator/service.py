@@ -74,14 +74,27 @@ class AnalysisService:
         return stored
 
     def submit(
-        self, firmware_sha256: str, scenario: Scenario, priority: int, labels: Mapping[str, str]
+        self, firmware_sha256: str, scenario: Scenario, priority: int, labels: Mapping[str, str],
+        request_id: str = "",
     ) -> AnalysisRecord:
+        """Queue an analysis; with ``request_id``, a repeat returns the first one's analysis instead."""
         v.sha256(firmware_sha256)
         v.scenario(scenario)
         v.priority(priority)
         clean_labels = v.labels(labels)
+        v.request_id(request_id)
         now = self._clock()
         with self._store.transaction() as tx:
+            if request_id and (first := tx.get_submission(request_id)) is not None:
+                rec = self._get(tx, first)
+                if (rec.firmware_sha256, rec.scenario, rec.priority, dict(rec.labels)) != (
+                    firmware_sha256, scenario, priority, clean_labels,
+                ):
+                    raise PreconditionFailed(
+                        f"request_id {request_id!r} was already used for another submission (analysis {rec.id})",
+                        fix="use a new request_id for a new submission",
+                    )
+                return rec
             if tx.get_firmware(firmware_sha256) is None:
                 raise NotFound(
                     f"firmware {firmware_sha256} was never uploaded", fix="upload it with UploadFirmware first"
@@ -94,6 +107,8 @@ class AnalysisService:
                     max_attempts=self._settings.max_attempts,
                 )
             )
+            if request_id:
+                tx.put_submission(request_id, rec.id)
             rec = journal.emit(rec, Stage.QUEUED, f"queued with priority {priority}")
         journal.publish(self._bus)
         return rec
@@ -194,5 +209,7 @@ class AnalysisService:
                 while not sub.wait(next_seq - 1, poll_s):
                     if not is_active() or self._bus.closed:
                         return
+                    if self._store.shared:  # another orchestrator's event may have slipped past the bus
+                        break
                 if self._bus.closed:
                     return

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -34,7 +34,7 @@ from .model import (
 )
 from .store import BlobStore, StoreTx
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: submissions (idempotency keys)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS analyses (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS workers (
 CREATE TABLE IF NOT EXISTS firmware (
   sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, filename TEXT NOT NULL, created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS submissions (request_id TEXT PRIMARY KEY, analysis_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS reports (analysis_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS artifacts (
   lease_id TEXT NOT NULL, name TEXT NOT NULL, analysis_id TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -119,6 +120,13 @@ class _SqliteTx:
     def get_analysis(self, analysis_id: str) -> AnalysisRecord | None:
         row = self._c.execute("SELECT seq, doc FROM analyses WHERE id = ?", (analysis_id,)).fetchone()
         return _analysis_from(row["seq"], row["doc"]) if row else None
+
+    def get_submission(self, request_id: str) -> str | None:
+        row = self._c.execute("SELECT analysis_id FROM submissions WHERE request_id = ?", (request_id,)).fetchone()
+        return str(row["analysis_id"]) if row else None
+
+    def put_submission(self, request_id: str, analysis_id: str) -> None:
+        self._c.execute("INSERT INTO submissions (request_id, analysis_id) VALUES (?, ?)", (request_id, analysis_id))
 
     def update_analysis(self, rec: AnalysisRecord) -> None:
         cur = self._c.execute(
@@ -283,6 +291,11 @@ class SqliteStore:
     @property
     def blobs(self) -> BlobStore:
         return self._blobs
+
+    shared = False  # one orchestrator process owns it; its own event bus sees every event
+
+    def listen(self, on_event: Callable[[str, int], None]) -> None:
+        """Nothing to listen to: every event is written by this process."""
 
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:

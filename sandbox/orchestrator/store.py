@@ -10,7 +10,7 @@ so a row never points at missing bytes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol
 
@@ -49,6 +49,16 @@ class StoreTx(Protocol):
         ...
 
     def get_analysis(self, analysis_id: str) -> AnalysisRecord | None: ...
+
+    def get_submission(self, request_id: str) -> str | None:
+        """The analysis a submission with this idempotency key created.
+
+        Two transactions asking for the same key at once are serialised until
+        the first one ends, so a retry racing its original creates nothing.
+        """
+        ...
+
+    def put_submission(self, request_id: str, analysis_id: str) -> None: ...
 
     def update_analysis(self, rec: AnalysisRecord) -> None: ...
 
@@ -106,6 +116,20 @@ class StoreTx(Protocol):
 class Store(Protocol):
     @property
     def blobs(self) -> BlobStore: ...
+
+    @property
+    def shared(self) -> bool:
+        """True when other orchestrators write to the same store (PostgreSQL).
+
+        Their events reach this process only through ``listen``, which may miss
+        some while the database is unreachable, so watchers re-read the store
+        after each poll interval instead of trusting the local bus alone.
+        """
+        ...
+
+    def listen(self, on_event: Callable[[str, int], None]) -> None:
+        """Call ``on_event(analysis_id, sequence)`` for events other processes commit (no-op when not shared)."""
+        ...
 
     def transaction(self) -> AbstractContextManager[StoreTx]:
         """Atomic and serialised: commits on normal exit, rolls back on an exception."""

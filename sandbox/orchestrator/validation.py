@@ -37,6 +37,7 @@ _LABEL_KEY = re.compile(r"[a-z0-9][a-z0-9._/-]{0,62}")
 _LOCALE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 _WORKER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ARTIFACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _match(pattern: re.Pattern[str], value: str, field: str, what: str) -> str:
@@ -60,6 +61,11 @@ def lease_id(value: str, field: str = "lease_id") -> str:
 
 def sha256(value: str, field: str = "firmware_sha256") -> str:
     return _match(_SHA256, value, field, "a sha256 digest (64 lowercase hex digits)")
+
+
+def request_id(value: str, field: str = "request_id") -> str:
+    """Empty (no idempotency key) or a key a client may reuse to retry a submission."""
+    return _match(_REQUEST_ID, value, field, "an idempotency key ([A-Za-z0-9._:-]{1,128})") if value else value
 
 
 def artifact_name(value: str, field: str = "name") -> str:

@@ -11,8 +11,10 @@ import pytest
 from api_harness import Api, rpc_error
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from sandbox.api.client import SandboxClient
 from sandbox.api.gen.honeyphone.v1 import fleet_pb2 as fpb
 from sandbox.api.gen.honeyphone.v1 import sandbox_pb2 as pb
+from sandbox.core.analysis import Scenario
 
 
 def chunks(data: bytes, size: int, filename: str = "fw.tgz") -> Any:
@@ -183,3 +185,29 @@ def test_health_and_reflection(api: Api) -> None:
     resp = next(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
     names = {s.name for s in resp.list_services_response.service}
     assert {"honeyphone.v1.Sandbox", "honeyphone.v1.Fleet"} <= names
+
+
+def test_submit_with_a_request_id_is_idempotent(api: Api) -> None:
+    sha = api.upload()
+
+    def submit(request_id: str, seed: int = 1) -> Any:
+        return api.sandbox.SubmitAnalysis(
+            pb.SubmitAnalysisRequest(firmware_sha256=sha, scenario=pb.Scenario(seed=seed), request_id=request_id)
+        )
+
+    first = submit("8f0c2d9e-retry")
+    assert submit("8f0c2d9e-retry").id == first.id
+    assert submit("").id != first.id != submit("").id  # no key: every call is a new analysis
+    err = rpc_error(submit, "8f0c2d9e-retry", 2)
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "already used" in err.details()
+    err = rpc_error(submit, "no spaces allowed")
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "request_id" in err.details()
+    assert len(api.sandbox.ListAnalyses(pb.ListAnalysesRequest()).analyses) == 3
+
+
+def test_client_submit_sends_a_fresh_key_each_call(api: Api) -> None:
+    client = SandboxClient(api.channel)
+    sha = api.upload()
+    a = client.submit(sha, Scenario(seed=1))
+    assert client.submit(sha, Scenario(seed=1)).id != a.id
+    assert client.submit(sha, Scenario(seed=1), request_id="k1").id == client.submit(sha, Scenario(seed=1), request_id="k1").id

@@ -79,3 +79,36 @@ def test_tls_with_token(tmp_path: Path) -> None:
             plain.list()
     finally:
         close_api(api)
+
+
+@pytest.mark.parametrize(("address", "name"), [
+    ("localhost:50551", None), ("ipv4:10.0.0.1:50551", None), ("dns:///farm:50551", None),
+    ("ipv4:10.0.0.1:50551,10.0.0.2:50551", "10.0.0.1"), ("ipv6:[::1]:50551,[::2]:50551", "::1"),
+])
+def test_tls_name_of_a_list_of_orchestrators(address: str, name: str | None) -> None:
+    from sandbox.api.channel import tls_name
+
+    assert tls_name(address) == name
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test certificate")
+def test_tls_client_fails_over_along_a_list_of_orchestrators(tmp_path: Path) -> None:
+    """Workers and clients of a farm with two orchestrators (deploy/compose.yaml) name both; the first is down."""
+    import socket
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    api = open_api(tmp_path, Security(token="t0k", tls_cert=cert.read_bytes(), tls_key=key.read_bytes()))
+    try:
+        target = f"ipv4:127.0.0.1:{dead},127.0.0.1:{api.server.port}"
+        client = SandboxClient(open_channel(target, ClientSecurity(token="t0k", tls_ca=cert.read_bytes())))
+        assert client.list() == ([], "")
+    finally:
+        close_api(api)

@@ -2,7 +2,9 @@
 
 Whatever the backend, the orchestrator's rules depend on these behaviours:
 sequence numbers without gaps, FIFO within a priority, atomic transactions,
-content-addressed blobs, and (for SQLite) surviving a reopen of the data dir.
+content-addressed blobs, and (for SQLite and PostgreSQL) surviving a reopen.
+The PostgreSQL backend runs against a real server started by the tests
+(tests/conftest.py); without the binaries those cases skip, saying why.
 """
 
 from __future__ import annotations
@@ -27,18 +29,26 @@ from sandbox.orchestrator.model import (
     WorkerRecord,
     new_analysis_id,
 )
+from sandbox.orchestrator.postgres_store import PostgresStore
 from sandbox.orchestrator.sqlite_store import SqliteStore
 from sandbox.orchestrator.store import Store
 
 Factory = Callable[[], Store]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
     opened: list[Store] = []
+    dsn = request.getfixturevalue("pg_dsn") if request.param == "postgresql" else ""
 
     def factory() -> Store:
-        store: Store = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "data")
+        store: Store
+        if request.param == "memory":
+            store = MemoryStore()
+        elif request.param == "sqlite":
+            store = SqliteStore(tmp_path / "data")
+        else:
+            store = PostgresStore(dsn)
         opened.append(store)
         return store
 
@@ -201,3 +211,17 @@ def test_sqlite_survives_reopen(tmp_path: Path) -> None:
         assert f.read() == b"artifact-bytes"
     reopened.close()
     store.close()
+
+
+def test_submissions_remember_their_idempotency_key(make_store: Factory) -> None:
+    store = make_store()
+    with store.transaction() as tx:
+        rec = tx.insert_analysis(analysis())
+        assert tx.get_submission("req-1") is None
+        tx.put_submission("req-1", rec.id)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put_submission("req-2", rec.id)
+        raise RuntimeError("boom")
+    with store.transaction() as tx:
+        assert tx.get_submission("req-1") == rec.id
+        assert tx.get_submission("req-2") is None

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhoneyphone/v1/sandbox.proto\x12\rhoneyphone.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"/\n\rFirmwareChunk\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"+\n\x0b\x46irmwareRef\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\xe2\x01\n\x08Scenario\x12\x12\n\x05hours\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\x04seed\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x15\n\x08\x63ontacts\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x10\n\x03sms\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x12\n\x05\x63\x61lls\x18\x05 \x01(\x05H\x04\x88\x01\x01\x12\x13\n\x06locale\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x14\n\x07profile\x18\x07 \x01(\tH\x06\x88\x01\x01\x42\x08\n\x06_hoursB\x07\n\x05_seedB\x0b\n\t_contactsB\x06\n\x04_smsB\x08\n\x06_callsB\t\n\x07_localeB\n\n\x08_profile\":\n\x0c\x41rtifactInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"\x82\x05\n\x08\x41nalysis\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.honeyphone.v1.AnalysisState\x12\x17\n\x0f\x66irmware_sha256\x18\x03 \x01(\t\x12)\n\x08scenario\x18\x04 \x01(\x0b\x32\x17.honeyphone.v1.Scenario\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x33\n\x06labels\x18\x06 \x03(\x0b\x32#.honeyphone.v1.Analysis.LabelsEntry\x12\'\n\x07verdict\x18\x07 \x01(\x0e\x32\x16.honeyphone.v1.Verdict\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12#\n\x05stage\x18\t \x01(\x0e\x32\x14.honeyphone.v1.Stage\x12\x19\n\x0c\x64\x65vice_hours\x18\n \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\r\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\r\x12\x11\n\tworker_id\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\tartifacts\x18\x11 \x03(\x0b\x32\x1b.honeyphone.v1.ArtifactInfo\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0f\n\r_device_hours\"\xde\x01\n\x15SubmitAnalysisRequest\x12\x17\n\x0f\x66irmware_sha256\x18\x01 \x01(\t\x12)\n\x08scenario\x18\x02 \x01(\x0b\x32\x17.honeyphone.v1.Scenario\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12@\n\x06labels\x18\x04 \x03(\x0b\x32\x30.honeyphone.v1.SubmitAnalysisRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\" \n\x12GetAnalysisRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xd8\x01\n\x13ListAnalysesRequest\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.honeyphone.v1.AnalysisState\x12>\n\x06labels\x18\x02 \x03(\x0b\x32..honeyphone.v1.ListAnalysesRequest.LabelsEntry\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x14ListAnalysesResponse\x12)\n\x08\x61nalyses\x18\x01 \x03(\x0b\x32\x17.honeyphone.v1.Analysis\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x14WatchAnalysisRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x04\"\xa5\x01\n\x05\x45vent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12#\n\x05stage\x18\x02 \x01(\x0e\x32\x14.honeyphone.v1.Stage\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x19\n\x0c\x64\x65vice_hours\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0f\n\r_device_hours\"#\n\x15\x43\x61ncelAnalysisRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10GetReportRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x06Report\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.honeyphone.v1.Verdict\x12\x0c\n\x04json\x18\x03 \x01(\t\"3\n\x17\x44ownloadArtifactRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t*\xbd\x01\n\rAnalysisState\x12\x1e\n\x1a\x41NALYSIS_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41NALYSIS_STATE_QUEUED\x10\x01\x12\x1a\n\x16\x41NALYSIS_STATE_RUNNING\x10\x02\x12\x1c\n\x18\x41NALYSIS_STATE_SUCCEEDED\x10\x03\x12\x19\n\x15\x41NALYSIS_STATE_FAILED\x10\x04\x12\x1c\n\x18\x41NALYSIS_STATE_CANCELLED\x10\x05*_\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_CLEAN\x10\x01\x12\x16\n\x12VERDICT_SUSPICIOUS\x10\x02\x12\x10\n\x0cVERDICT_LEAK\x10\x03*\xd4\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTAGE_QUEUED\x10\x01\x12\x10\n\x0cSTAGE_LEASED\x10\x02\x12\x11\n\rSTAGE_BOOTING\x10\x03\x12\x12\n\x0eSTAGE_PLANTING\x10\x04\x12\x19\n\x15STAGE_FAST_FORWARDING\x10\x05\x12\x13\n\x0fSTAGE_ANALYZING\x10\x06\x12\x12\n\x0eSTAGE_FINISHED\x10\x07\x12\x10\n\x0cSTAGE_FAILED\x10\x08\x12\x13\n\x0fSTAGE_CANCELLED\x10\t2\x84\x05\n\x07Sandbox\x12L\n\x0eUploadFirmware\x12\x1c.honeyphone.v1.FirmwareChunk\x1a\x1a.honeyphone.v1.FirmwareRef(\x01\x12O\n\x0eSubmitAnalysis\x12$.honeyphone.v1.SubmitAnalysisRequest\x1a\x17.honeyphone.v1.Analysis\x12I\n\x0bGetAnalysis\x12!.honeyphone.v1.GetAnalysisRequest\x1a\x17.honeyphone.v1.Analysis\x12W\n\x0cListAnalyses\x12\".honeyphone.v1.ListAnalysesRequest\x1a#.honeyphone.v1.ListAnalysesResponse\x12L\n\rWatchAnalysis\x12#.honeyphone.v1.WatchAnalysisRequest\x1a\x14.honeyphone.v1.Event0\x01\x12O\n\x0e\x43\x61ncelAnalysis\x12$.honeyphone.v1.CancelAnalysisRequest\x1a\x17.honeyphone.v1.Analysis\x12\x43\n\tGetReport\x12\x1f.honeyphone.v1.GetReportRequest\x1a\x15.honeyphone.v1.Report\x12R\n\x10\x44ownloadArtifact\x12&.honeyphone.v1.DownloadArtifactRequest\x1a\x14.honeyphone.v1.Chunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhoneyphone/v1/sandbox.proto\x12\rhoneyphone.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"/\n\rFirmwareChunk\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"+\n\x0b\x46irmwareRef\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\xe2\x01\n\x08Scenario\x12\x12\n\x05hours\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\x04seed\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x15\n\x08\x63ontacts\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x10\n\x03sms\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x12\n\x05\x63\x61lls\x18\x05 \x01(\x05H\x04\x88\x01\x01\x12\x13\n\x06locale\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x14\n\x07profile\x18\x07 \x01(\tH\x06\x88\x01\x01\x42\x08\n\x06_hoursB\x07\n\x05_seedB\x0b\n\t_contactsB\x06\n\x04_smsB\x08\n\x06_callsB\t\n\x07_localeB\n\n\x08_profile\":\n\x0c\x41rtifactInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"\x82\x05\n\x08\x41nalysis\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.honeyphone.v1.AnalysisState\x12\x17\n\x0f\x66irmware_sha256\x18\x03 \x01(\t\x12)\n\x08scenario\x18\x04 \x01(\x0b\x32\x17.honeyphone.v1.Scenario\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x33\n\x06labels\x18\x06 \x03(\x0b\x32#.honeyphone.v1.Analysis.LabelsEntry\x12\'\n\x07verdict\x18\x07 \x01(\x0e\x32\x16.honeyphone.v1.Verdict\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12#\n\x05stage\x18\t \x01(\x0e\x32\x14.honeyphone.v1.Stage\x12\x19\n\x0c\x64\x65vice_hours\x18\n \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\r\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\r\x12\x11\n\tworker_id\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\tartifacts\x18\x11 \x03(\x0b\x32\x1b.honeyphone.v1.ArtifactInfo\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0f\n\r_device_hours\"\xf2\x01\n\x15SubmitAnalysisRequest\x12\x17\n\x0f\x66irmware_sha256\x18\x01 \x01(\t\x12)\n\x08scenario\x18\x02 \x01(\x0b\x32\x17.honeyphone.v1.Scenario\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12@\n\x06labels\x18\x04 \x03(\x0b\x32\x30.honeyphone.v1.SubmitAnalysisRequest.LabelsEntry\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\" \n\x12GetAnalysisRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xd8\x01\n\x13ListAnalysesRequest\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.honeyphone.v1.AnalysisState\x12>\n\x06labels\x18\x02 \x03(\x0b\x32..honeyphone.v1.ListAnalysesRequest.LabelsEntry\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x14ListAnalysesResponse\x12)\n\x08\x61nalyses\x18\x01 \x03(\x0b\x32\x17.honeyphone.v1.Analysis\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x14WatchAnalysisRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x04\"\xa5\x01\n\x05\x45vent\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12#\n\x05stage\x18\x02 \x01(\x0e\x32\x14.honeyphone.v1.Stage\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x19\n\x0c\x64\x65vice_hours\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0f\n\r_device_hours\"#\n\x15\x43\x61ncelAnalysisRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10GetReportRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x06Report\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x07verdict\x18\x02 \x01(\x0e\x32\x16.honeyphone.v1.Verdict\x12\x0c\n\x04json\x18\x03 \x01(\t\"3\n\x17\x44ownloadArtifactRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t*\xbd\x01\n\rAnalysisState\x12\x1e\n\x1a\x41NALYSIS_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41NALYSIS_STATE_QUEUED\x10\x01\x12\x1a\n\x16\x41NALYSIS_STATE_RUNNING\x10\x02\x12\x1c\n\x18\x41NALYSIS_STATE_SUCCEEDED\x10\x03\x12\x19\n\x15\x41NALYSIS_STATE_FAILED\x10\x04\x12\x1c\n\x18\x41NALYSIS_STATE_CANCELLED\x10\x05*_\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_CLEAN\x10\x01\x12\x16\n\x12VERDICT_SUSPICIOUS\x10\x02\x12\x10\n\x0cVERDICT_LEAK\x10\x03*\xd4\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTAGE_QUEUED\x10\x01\x12\x10\n\x0cSTAGE_LEASED\x10\x02\x12\x11\n\rSTAGE_BOOTING\x10\x03\x12\x12\n\x0eSTAGE_PLANTING\x10\x04\x12\x19\n\x15STAGE_FAST_FORWARDING\x10\x05\x12\x13\n\x0fSTAGE_ANALYZING\x10\x06\x12\x12\n\x0eSTAGE_FINISHED\x10\x07\x12\x10\n\x0cSTAGE_FAILED\x10\x08\x12\x13\n\x0fSTAGE_CANCELLED\x10\t2\x84\x05\n\x07Sandbox\x12L\n\x0eUploadFirmware\x12\x1c.honeyphone.v1.FirmwareChunk\x1a\x1a.honeyphone.v1.FirmwareRef(\x01\x12O\n\x0eSubmitAnalysis\x12$.honeyphone.v1.SubmitAnalysisRequest\x1a\x17.honeyphone.v1.Analysis\x12I\n\x0bGetAnalysis\x12!.honeyphone.v1.GetAnalysisRequest\x1a\x17.honeyphone.v1.Analysis\x12W\n\x0cListAnalyses\x12\".honeyphone.v1.ListAnalysesRequest\x1a#.honeyphone.v1.ListAnalysesResponse\x12L\n\rWatchAnalysis\x12#.honeyphone.v1.WatchAnalysisRequest\x1a\x14.honeyphone.v1.Event0\x01\x12O\n\x0e\x43\x61ncelAnalysis\x12$.honeyphone.v1.CancelAnalysisRequest\x1a\x17.honeyphone.v1.Analysis\x12\x43\n\tGetReport\x12\x1f.honeyphone.v1.GetReportRequest\x1a\x15.honeyphone.v1.Report\x12R\n\x10\x44ownloadArtifact\x12&.honeyphone.v1.DownloadArtifactRequest\x1a\x14.honeyphone.v1.Chunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,12 +38,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITANALYSISREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_LISTANALYSESREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_LISTANALYSESREQUEST_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_ANALYSISSTATE']._serialized_start=2127
-  _globals['_ANALYSISSTATE']._serialized_end=2316
-  _globals['_VERDICT']._serialized_start=2318
-  _globals['_VERDICT']._serialized_end=2413
-  _globals['_STAGE']._serialized_start=2416
-  _globals['_STAGE']._serialized_end=2628
+  _globals['_ANALYSISSTATE']._serialized_start=2147
+  _globals['_ANALYSISSTATE']._serialized_end=2336
+  _globals['_VERDICT']._serialized_start=2338
+  _globals['_VERDICT']._serialized_end=2433
+  _globals['_STAGE']._serialized_start=2436
+  _globals['_STAGE']._serialized_end=2648
   _globals['_CHUNK']._serialized_start=79
   _globals['_CHUNK']._serialized_end=100
   _globals['_FIRMWARECHUNK']._serialized_start=102
@@ -59,29 +59,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYSIS_LABELSENTRY']._serialized_start=1066
   _globals['_ANALYSIS_LABELSENTRY']._serialized_end=1111
   _globals['_SUBMITANALYSISREQUEST']._serialized_start=1131
-  _globals['_SUBMITANALYSISREQUEST']._serialized_end=1353
+  _globals['_SUBMITANALYSISREQUEST']._serialized_end=1373
   _globals['_SUBMITANALYSISREQUEST_LABELSENTRY']._serialized_start=1066
   _globals['_SUBMITANALYSISREQUEST_LABELSENTRY']._serialized_end=1111
-  _globals['_GETANALYSISREQUEST']._serialized_start=1355
-  _globals['_GETANALYSISREQUEST']._serialized_end=1387
-  _globals['_LISTANALYSESREQUEST']._serialized_start=1390
-  _globals['_LISTANALYSESREQUEST']._serialized_end=1606
+  _globals['_GETANALYSISREQUEST']._serialized_start=1375
+  _globals['_GETANALYSISREQUEST']._serialized_end=1407
+  _globals['_LISTANALYSESREQUEST']._serialized_start=1410
+  _globals['_LISTANALYSESREQUEST']._serialized_end=1626
   _globals['_LISTANALYSESREQUEST_LABELSENTRY']._serialized_start=1066
   _globals['_LISTANALYSESREQUEST_LABELSENTRY']._serialized_end=1111
-  _globals['_LISTANALYSESRESPONSE']._serialized_start=1608
-  _globals['_LISTANALYSESRESPONSE']._serialized_end=1698
-  _globals['_WATCHANALYSISREQUEST']._serialized_start=1700
-  _globals['_WATCHANALYSISREQUEST']._serialized_end=1757
-  _globals['_EVENT']._serialized_start=1760
-  _globals['_EVENT']._serialized_end=1925
-  _globals['_CANCELANALYSISREQUEST']._serialized_start=1927
-  _globals['_CANCELANALYSISREQUEST']._serialized_end=1962
-  _globals['_GETREPORTREQUEST']._serialized_start=1964
-  _globals['_GETREPORTREQUEST']._serialized_end=1994
-  _globals['_REPORT']._serialized_start=1996
-  _globals['_REPORT']._serialized_end=2071
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=2073
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=2124
-  _globals['_SANDBOX']._serialized_start=2631
-  _globals['_SANDBOX']._serialized_end=3275
+  _globals['_LISTANALYSESRESPONSE']._serialized_start=1628
+  _globals['_LISTANALYSESRESPONSE']._serialized_end=1718
+  _globals['_WATCHANALYSISREQUEST']._serialized_start=1720
+  _globals['_WATCHANALYSISREQUEST']._serialized_end=1777
+  _globals['_EVENT']._serialized_start=1780
+  _globals['_EVENT']._serialized_end=1945
+  _globals['_CANCELANALYSISREQUEST']._serialized_start=1947
+  _globals['_CANCELANALYSISREQUEST']._serialized_end=1982
+  _globals['_GETREPORTREQUEST']._serialized_start=1984
+  _globals['_GETREPORTREQUEST']._serialized_end=2014
+  _globals['_REPORT']._serialized_start=2016
+  _globals['_REPORT']._serialized_end=2091
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=2093
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=2144
+  _globals['_SANDBOX']._serialized_start=2651
+  _globals['_SANDBOX']._serialized_end=3295
 # @@protoc_insertion_point(module_scope)

@@ -401,9 +401,17 @@ class SubmitAnalysisRequest(_message.Message):
     SCENARIO_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     firmware_sha256: _builtins.str
     priority: _builtins.int
     """-100..100, higher is leased first, default 0"""
+    request_id: _builtins.str
+    """Optional idempotency key, [A-Za-z0-9._:-]{1,128} (a UUID, say).  Submitting
+    again with the same key, through any orchestrator sharing the store,
+    returns the analysis the first submission created instead of a new one,
+    so a client may retry after UNAVAILABLE or a timeout without doubling
+    work.  Reusing a key for a different request is FAILED_PRECONDITION.
+    """
     @_builtins.property
     def scenario(self) -> Global___Scenario: ...
     @_builtins.property
@@ -417,10 +425,11 @@ class SubmitAnalysisRequest(_message.Message):
         scenario: Global___Scenario | None = ...,
         priority: _builtins.int = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scenario", b"scenario"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["firmware_sha256", b"firmware_sha256", "labels", b"labels", "priority", b"priority", "scenario", b"scenario"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["firmware_sha256", b"firmware_sha256", "labels", b"labels", "priority", b"priority", "request_id", b"request_id", "scenario", b"scenario"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
