@@ -162,8 +162,8 @@ def _container_incidents(role: str, sample: dict[str, Any], start: dict[str, Any
         if refused or (limit and cg.get("pids_peak") and int(cg["pids_peak"]) >= int(limit)):
             inc.append({"kind": "pids_limit", "container": role, "message":
                         f"{who} hit its limit of {limit} processes: {refused} fork(s) refused (a fork bomb?)"})
-        # (No incident for a device at its CPU limit: on the fast clock, periodic firmware is
-        # busy too.  A service that loops without blocking is ``cpu_hog``, below.)
+        # (No incident for a device at its CPU limit: a service that loops
+        # without blocking is ``cpu_hog``, below.)
     mounts: dict[str, Any] = sample.get("mounts") or {}
     if mounts:
         view["storage"] = mounts
@@ -284,8 +284,8 @@ def health_section(raw: dict[str, Any], syscalls_dir: Path, mapping: ClockMappin
             busy = float(cpu.get("runnable_seconds") or 0) / wall if wall > 0 else 0.0
             svc["cpu"] = {**cpu, "busy_share_of_run": round(busy, 3)}
             blocks = int(cpu.get("voluntary_switches") or 0) / wall if wall > 0 else 0.0
-            # Busy and hardly ever blocking: a loop.  (On the fast clock periodic firmware is
-            # busy too, but it sleeps, i.e. blocks, thousands of times a second.)
+            # Busy and hardly ever blocking: a loop.  (Periodic firmware may be
+            # busy too, but it sleeps, i.e. blocks, many times a second.)
             if busy >= CPU_HOG and blocks < CPU_HOG_MAX_BLOCKS:
                 inc.append({"kind": "cpu_hog", "service": name, "message":
                             f"the processes of service {name} were busy (on a CPU or waiting for one) "

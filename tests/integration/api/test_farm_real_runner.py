@@ -191,10 +191,7 @@ def test_twelve_real_analyses_on_two_workers(farm: RealFarm) -> None:
     client = wait_ready(farm.address)
     farm.worker("alpha", slots=2)
     farm.worker("beta", slots=2)
-    # The kitchen sink leaks at device hours 1-5.  At 28800x, 8 device hours
-    # are 1 real second from the last service's start, and with four analyses
-    # on two cores its requests did not always finish in time (a clean
-    # verdict, 1 run in 4): 24 hours leave ~2 s of real time after the leaks.
+    # The kitchen sink leaks at device hours 1-5; 24 hours as in the e2e test.
     plan = [("benign-updater", 2, Verdict.CLEAN), ("adups-5.4", 2, Verdict.CLEAN),
             ("leaky-kitchen-sink", 24, Verdict.LEAK)] * 4
     expected = {farm.submit(client, fw, hours, seed): verdict for seed, (fw, hours, verdict) in enumerate(plan)}

@@ -140,7 +140,7 @@ def test_computation_costs_real_seconds_not_device_hours(alone: AnalysisOutcome)
 def test_clock_health_reports_jumps_and_no_fallback(alone: AnalysisOutcome) -> None:
     clock = alone.report["health"]["clock"]
     assert clock["kind"] == "event-driven" and clock["reached_horizon"] is True
-    assert clock["jumps"] > HOURS * 4  # at least one per poll
+    assert clock["jumps"] >= HOURS * 4  # at least one per poll
     assert clock["fallback"] is None
     assert clock["uncovered"] == []
     assert not any("fallback" in r for r in alone.report["verdict_reasons"])

@@ -37,8 +37,7 @@ def _chains(report: dict[str, Any]) -> set[tuple[str, ...]]:
 
 def test_adups_53_leaks_sms_and_calls_at_72h(hp_settings: Settings, docker_engine: docker.DockerClient,
                                              built_images: None, tmp_path: Path) -> None:
-    # 80 h: the 72 h upload needs real time to finish, which the 28800x clock
-    # turns into device hours on a loaded machine; 8 h of margin is ~1 s real.
+    # 80 h, as the README's campaign: the 72 h upload with margin.
     outcome, events = analyze(hp_settings, docker_engine, "adups-5.3", 80, tmp_path)
     report = outcome.report
     assert outcome.verdict == Verdict.LEAK and report["verdict"] == "leak"
