@@ -72,21 +72,18 @@ occurs again, differently, in the same region.
 
 from __future__ import annotations
 
-import logging
 import re
+import threading
 from bisect import bisect_right
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import accumulate
 
 from . import decoders as dec
 from .hashing import HashForm, hashed_forms, hex_kind
 from .matcher import LiteralMatcher, RegexTriggers, Trigger, resolve_backend
 
-__all__ = ["Needle", "Hit", "Scanner", "ScanStats"]
-
-_log = logging.getLogger(__name__)
+__all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
 
 #: Separator between fragments of a generation.  NULs end every text run
 #: (base64/hex/URL/JSON) and break UTF-16 pairs; the trailing blank line
@@ -132,13 +129,35 @@ class Hit:
 
 @dataclass
 class ScanStats:
-    """What the last :meth:`Scanner.scan` did (for tests and profiling)."""
+    """What the last :meth:`Scanner.scan` did (for tests, profiling and the
+    report: ``budget_exhausted`` means some regions were *not* decoded, so
+    the scan is incomplete)."""
 
     generations: int = 0
     fragments: int = 0
     decoded_bytes: int = 0
     budget_exhausted: bool = False
     decoder_calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.budget_exhausted
+
+
+class ScanError(Exception):
+    """A scan stopped on an internal error.
+
+    Why an exception and not "return what was found": a scan that silently
+    returns fewer hits can make a leak look clean.  ``partial`` holds the
+    hits found before the error (each one verified, so still evidence);
+    the caller decides how to report them, as partial.
+    """
+
+    def __init__(self, cause: BaseException, partial: list[Hit], stats: ScanStats) -> None:
+        super().__init__(f"scan failed after {len(partial)} hit(s): {type(cause).__name__}: {cause}")
+        self.cause = cause
+        self.partial = partial
+        self.stats = stats
 
 
 # Trigger indices.  Each regex's *end* marks where to look; see _Decoding.
@@ -197,12 +216,6 @@ def _triggers(b64_min: int = 16) -> list[Trigger]:
         Trigger("mime-b64", rb"content-transfer-encoding:[ \t]*base64", caseless=True),
         Trigger("mime-qp", rb"content-transfer-encoding:[ \t]*quoted-printable", caseless=True),
     ]
-
-
-@lru_cache(maxsize=4)
-def _trigger_db(backend: str, b64_min: int) -> RegexTriggers:
-    """Compile the trigger database once per process (and run length)."""
-    return RegexTriggers(_triggers(b64_min), backend=backend)
 
 
 def _class_map(alphabet: bytes) -> bytes:
@@ -427,9 +440,12 @@ class Scanner:
     """Finds canary needles in arbitrary bytes, through nested encodings.
 
     Construction compiles the automata (seconds for ~10k canaries); ``scan``
-    is then safe to call on any bytes and never raises.  Instances are not
-    thread-safe (they own Hyperscan scratch space); use one per thread.
-    ``backend`` reports which matcher ran ("hyperscan" or "pyahocorasick").
+    then takes any bytes.  It raises only :class:`ScanError` (an internal
+    error; the partial hits ride along), never returns a silently shortened
+    list.  Instances are thread-safe: the compiled automata are read-only
+    and every thread gets its own Hyperscan scratch (see ``matcher.py``);
+    ``last_stats`` is per thread too.  ``backend`` reports which matcher
+    ran ("hyperscan" or "pyahocorasick").
     """
 
     def __init__(
@@ -443,7 +459,7 @@ class Scanner:
         self._max_depth = max(0, max_depth)
         self._max_bytes = max(0, max_decoded_bytes)
         self.backend = resolve_backend()
-        self.last_stats = ScanStats()
+        self._local = threading.local()
         lit_index: dict[tuple[bytes, bool], int] = {}
         self._lit_pats: list[bytes] = []
         lit_fold: list[bool] = []
@@ -496,25 +512,32 @@ class Scanner:
         self._b64_min = max(8, min(16, -(-4 * minval // 3)))
         self._x_hex = b"x" * max(8, min(16, 2 * minval))
         self._x_b32 = b"x" * max(8, min(16, -(-8 * minval // 5)))
-        self._trig = _trigger_db(self.backend, self._b64_min)
+        # Per scanner (~0.1 s), never a process-wide cache: nothing mutable is shared.
+        self._trig = RegexTriggers(_triggers(self._b64_min), backend=self.backend)
         self._maxlen = maxlen
         self._minlen = min((len(p) for p in self._lit_pats), default=1)
         self._html_window = 12 * maxlen + 64
 
     # -- public -----------------------------------------------------------
 
+    @property
+    def last_stats(self) -> ScanStats:
+        """Stats of this thread's last :meth:`scan`."""
+        got: ScanStats | None = getattr(self._local, "stats", None)
+        return got if got is not None else ScanStats()
+
     def scan(self, data: bytes) -> list[Hit]:
         """All needle hits in ``data``, deduplicated per ``(ref, chain)``.
 
-        Never raises: on an unexpected internal error the hits found so far
-        are returned and the error is logged.
+        Raises :class:`ScanError` on an internal error, with the hits found
+        so far; check ``last_stats.complete`` for the decoding budget.
         """
         hits: _Hits = {}
-        stats = self.last_stats = ScanStats()
+        stats = self._local.stats = ScanStats()
         try:
             self._run(bytes(data), hits, stats)
-        except Exception:
-            _log.exception("detect: scan failed; returning %d partial hits", len(hits))
+        except Exception as exc:
+            raise ScanError(exc, list(hits.values()), stats) from exc
         return list(hits.values())
 
     # -- engine -------------------------------------------------------------
