@@ -1,0 +1,79 @@
+"""Farm parity: an analysis gives the same result in a busy farm as alone.
+
+Six analyses of the example firmware (leaks and clean ones) run at once on
+one real-runner worker with two slots, then each again alone, with the same
+scenario (firmware, horizon, seed).  Verdicts, the findings' kinds, fields
+and destinations, and the number of findings must be the same; every scan
+must be complete; and the farm's log must hold no traceback and no failed
+scan.  (Concurrent analyses once shared the scanner's Hyperscan scratch:
+``ScratchInUseError``, "scan failed; returning 0 partial hits", and a leak
+could be reported clean.)
+
+Horizons are the ones the end-to-end tests use for these firmwares; the
+test reads only the reports, so it does not depend on how the device clock
+is implemented.  Canary values differ between runs (they derive from the
+analysis id), so findings are compared by kind, field and destination.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from farm_harness import wait_ready
+from test_farm_real_runner import RealFarm, farm, wait_all  # noqa: F401  (farm: the fixture)
+
+from sandbox.api.client import SandboxClient
+from sandbox.core.analysis import Verdict
+from sandbox.orchestrator.model import AnalysisState
+
+pytestmark = pytest.mark.integration
+
+# (firmware, device hours, expected verdict): horizons as in test_core_pipeline_e2e.py
+PLAN = [
+    ("leaky-kitchen-sink", 24, Verdict.LEAK),
+    ("benign-updater", 2, Verdict.CLEAN),
+    ("adups-5.3", 80, Verdict.LEAK),
+    ("adups-5.4", 2, Verdict.CLEAN),
+    ("leaky-kitchen-sink", 24, Verdict.LEAK),
+    ("benign-updater", 2, Verdict.CLEAN),
+]
+
+
+def _summary(client: SandboxClient, aid: str) -> tuple[str, int, Counter[tuple[object, ...]], bool]:
+    rec = client.get(aid)[0]
+    assert rec.state == AnalysisState.SUCCEEDED, (aid, rec.state, rec.error)
+    report = json.loads(client.report(aid)[1])
+    kinds: Counter[tuple[object, ...]] = Counter(
+        (f["canary"]["kind"], f["canary"]["field"], f["destination"]["host"], f["destination"]["port"])
+        for f in report["findings"])
+    complete = bool(report.get("health", {}).get("detection", {}).get("complete"))
+    return report["verdict"], len(report["findings"]), kinds, complete
+
+
+def test_six_analyses_at_two_slots_match_each_run_alone(farm: RealFarm) -> None:
+    farm.serve(lease_seconds=15)
+    client = wait_ready(farm.address)
+    farm.worker("alpha", slots=2)
+
+    together = [farm.submit(client, fw, hours, seed) for seed, (fw, hours, _) in enumerate(PLAN)]
+    states = wait_all(client, together, timeout=1800)
+    assert set(states.values()) == {AnalysisState.SUCCEEDED}, {a: client.get(a)[0].error for a in together}
+
+    alone = []
+    for seed, (fw, hours, _) in enumerate(PLAN):  # one at a time: nothing else runs
+        aid = farm.submit(client, fw, hours, seed)
+        assert wait_all(client, [aid], timeout=600)[aid] == AnalysisState.SUCCEEDED, client.get(aid)[0].error
+        alone.append(aid)
+
+    for (fw, hours, verdict), a, b in zip(PLAN, together, alone):
+        in_farm, by_itself = _summary(client, a), _summary(client, b)
+        assert in_farm[0] == by_itself[0] == verdict.value, (fw, in_farm, by_itself)
+        assert in_farm[1] == by_itself[1], (fw, "number of findings", in_farm, by_itself)
+        assert in_farm[2] == by_itself[2], (fw, "findings' kinds and destinations", in_farm, by_itself)
+        assert in_farm[3] and by_itself[3], (fw, "a scan was incomplete")
+    log = farm.log.read_text(errors="replace")
+    assert "Traceback" not in log and "scan failed" not in log and "ScratchInUse" not in log, log[-4000:]
+    for aid in together + alone:
+        assert farm.leftovers(aid) == {"containers": [], "networks": [], "rules": [], "tcpdump": []}
