@@ -5,7 +5,9 @@ How a scan works
 A scan proceeds in *generations*.  Generation 0 is the caller's buffer.  For
 each generation the scanner
 
-1. runs the literal automaton (needle values + hashed forms) over it,
+1. runs the literal automaton (needle values) over it, and looks up the
+   hashed forms (digest texts) by window in the base64/hex runs the
+   triggers of step 3 find (see ``_match_digests``),
 2. runs the XOR-difference automaton over ``d[i] = b[i] ^ b[i+1]`` of it
    (single-byte XOR is invisible in that domain, see below),
 3. runs cheap *trigger* regexes (two Hyperscan passes: starts of base64-
@@ -75,7 +77,7 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -90,6 +92,7 @@ __all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
 #: makes every fragment start look like an HTTP body start to the triggers.
 _SEP = b"\x00\x00\r\n\r\n"
 _LONG_RUN = 256  # runs longer than this use the padding-derived alignment only
+_DIGEST_SLIDE = 256  # runs up to this long are searched for digest texts at every offset
 _MIN_CHILD = 4
 _MAX_JSON_STRING = 1 << 20
 _DIFF_BLOCK = 1 << 16
@@ -479,7 +482,11 @@ class Scanner:
                 self._lit_info.append([])
             self._lit_info[idx].append(form)
 
-        hashed: list[tuple[HashForm, _Form]] = []
+        # Hashed forms are looked up by window, not compiled into the automaton
+        # (see _match_digests): ~8 per needle would be most of its literals,
+        # and Hyperscan compiles ~25k literals a second.
+        self._digests: dict[bytes, list[_Form]] = {}
+        self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
         for needle in needles:
             hash(needle.ref)  # fail early, not inside scan()
             raw = needle.value.encode("utf-8")
@@ -497,11 +504,11 @@ class Scanner:
                     self._xor_info.append([])
                 self._xor_info[idx].append((raw, form))
             if hashes:
-                hashed.extend((hf, (needle.ref, hf.text, hf)) for hf in hashed_forms(needle.value))
-        # Values first, then hex, then base64 digests: shards group similar literals.
-        hashed.sort(key=lambda item: not item[0].is_hex)
-        for hf, form in hashed:
-            add_literal(hf.pattern, hf.caseless, form)
+                for hf in hashed_forms(needle.value):
+                    self._digests.setdefault(hf.pattern, []).append((needle.ref, hf.text, hf))
+        for key, forms in self._digests.items():
+            is_hex = forms[0][2] is not None and forms[0][2].is_hex
+            self._digest_lens[is_hex] = tuple(sorted({*self._digest_lens[is_hex], len(key)}))
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
@@ -551,9 +558,13 @@ class Scanner:
             prev = gen.parent.big if gen.parent is not None else None
             self._match(gen, prev, hits)
             xor_gzip = self._match_xor(gen, prev, hits)
-            if depth == self._max_depth or budget.left <= 0:
+            last = depth == self._max_depth or budget.left <= 0
+            buckets = self._triggered(gen.big) if self._digests or not last else None
+            if buckets is not None and self._digests:
+                self._match_digests(gen, prev, hits, buckets[T_B64])
+            if last or buckets is None:
                 break
-            children = _Decoding(self, gen, budget).run(xor_gzip)
+            children = _Decoding(self, gen, budget).run(xor_gzip, buckets)
             if not children:
                 break
             for c in children:
@@ -561,6 +572,64 @@ class Scanner:
             gen = _Gen.from_children(children, gen)
         stats.decoded_bytes = self._max_bytes - budget.left
         stats.budget_exhausted = budget.exhausted
+
+    def _triggered(self, big: bytes) -> list[list[int]]:
+        """Trigger match ends per trigger, sorted (one pass per trigger group)."""
+        buckets: list[list[int]] = [[] for _ in range(_N_TRIGGERS)]
+        for t, end in self._trig.scan(big):
+            buckets[t].append(end)
+        for b in buckets:
+            b.sort()
+        return buckets
+
+    def _match_digests(self, gen: _Gen, prev: bytes | None, hits: _Hits, ends: list[int]) -> None:
+        """Hashed forms: every base64-alphabet run (and every hex run inside
+        one) long enough to hold a digest text is looked up by window in
+        ``_digests`` (hex windows lower-cased: hex digests match in any case).
+        Runs up to ``_DIGEST_SLIDE`` chars are tried at every offset, so a
+        digest glued to other alphabet characters is found; longer runs
+        (blobs) at their start and end only -- a digest inside a long blob
+        is an accepted blind spot (a literal automaton with all ~8 digest
+        texts per needle cost 10x the compile time)."""
+        big, b64_min = gen.big, self._b64_min
+        min_b64 = min(self._digest_lens[False], default=0)
+        min_hex = min(self._digest_lens[True], default=0)
+        xs_hex = b"x" * max(1, min_hex)
+        cur = -1
+        for end in ends:
+            s = end - b64_min
+            if s < cur:
+                continue
+            i = gen.locate(s)
+            if i < 0:
+                continue
+            z = _run_end(big, s, gen.end(i), _B64_MAP, 64, 8)
+            cur = z
+            if min_b64 and z - s >= min_b64:
+                self._digest_windows(gen, prev, hits, i, s, z, False)
+            if min_hex and z - s >= min_hex:
+                hexmap = big[s:z].translate(_HEX_MAP)
+                for a, b in _subruns(hexmap, xs_hex):
+                    self._digest_windows(gen, prev, hits, i, s + a, s + b, True)
+
+    def _digest_windows(self, gen: _Gen, prev: bytes | None, hits: _Hits, i: int, a: int, z: int,
+                        is_hex: bool) -> None:
+        big, table, n = gen.big, self._digests, z - a
+        for size in self._digest_lens[is_hex]:
+            if n < size:
+                break
+            starts: Iterable[int] = range(a, z - size + 1) if n <= _DIGEST_SLIDE else (a, z - size)
+            for p in starts:
+                matched = big[p : p + size]
+                forms = table.get(matched.lower() if is_hex else matched)
+                if forms is None:
+                    continue
+                if prev is not None:
+                    piece = gen.pieces[i]
+                    if prev.find(matched, piece[3], piece[4]) >= 0:
+                        continue  # visible verbatim one layer up: reported there
+                for form in forms:
+                    self._record(hits, gen, i, p, p + size, form, matched, 0)
 
     def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
         big = gen.big
@@ -657,12 +726,7 @@ class _Decoding:
         if len(data) >= _MIN_CHILD and self.budget.take(len(data)):
             self.out.append((data, elems, frag, s, e, sniff))
 
-    def run(self, xor_gzip: list[int]) -> list[_Child]:
-        buckets: list[list[int]] = [[] for _ in range(_N_TRIGGERS)]
-        for t, end in self.sc._trig.scan(self.big):
-            buckets[t].append(end)
-        for b in buckets:
-            b.sort()
+    def run(self, xor_gzip: list[int], buckets: list[list[int]]) -> list[_Child]:
         self.compressed(buckets, xor_gzip)
         self.chunked(buckets[T_CHUNK])
         self.starts(buckets)
