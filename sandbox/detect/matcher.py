@@ -192,7 +192,7 @@ class LiteralMatcher:
 
 def _escape(pattern: bytes) -> bytes:
     """A literal as a Hyperscan regex: every byte as ``\\xNN``."""
-    return b"".join(b"\\x%02x" % c for c in pattern)
+    return b"\\x" + pattern.hex(":").replace(":", "\\x").encode()
 
 
 class Trigger:

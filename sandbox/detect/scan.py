@@ -74,15 +74,18 @@ occurs again, differently, in the same region.
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import re
 import threading
+from operator import xor
 from bisect import bisect_right
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
 from . import decoders as dec
-from .hashing import HashForm, hashed_forms, hex_kind
+from .hashing import ALGORITHMS, HashForm, hex_kind
 from .matcher import LiteralMatcher, RegexTriggers, Trigger, resolve_backend
 
 __all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
@@ -286,6 +289,29 @@ _Form = tuple[Hashable, str, HashForm | None]
 # A child is (data, chain elements, parent piece, src start, src end, sniff).
 _Child = tuple[bytes, tuple[str, ...], int, int, int, int]
 _Hits = dict[tuple[Hashable, tuple[str, ...]], Hit]
+
+
+#: Shared kind descriptors of the digest table: (algorithm, encoding) -> HashForm
+#: with the kind only (the digest text lives in each form tuple).
+_DIGEST_KINDS = {(algo, enc): HashForm(b"", enc == "hex", f"{algo}-{enc}", "", enc == "hex")
+                 for algo in ALGORITHMS for enc in ("hex", "b64", "b64url")}
+_HASHERS = (("md5", hashlib.md5), ("sha1", hashlib.sha1), ("sha256", hashlib.sha256))
+_B64URL = bytes.maketrans(b"+/", b"-_")
+
+
+def _add_digests(table: dict[bytes, list[_Form]], ref: Hashable, raw: bytes) -> None:
+    """The renderings of :func:`sandbox.detect.hashing.hashed_forms`, keyed by
+    lookup text (hex lower-cased, base64 unpadded), without an object per
+    form: 10,000 canaries make ~400,000 of them."""
+    for algo, hasher in _HASHERS:
+        digest = hasher(raw).digest()
+        hx = digest.hex()
+        table.setdefault(hx.encode(), []).append((ref, hx, _DIGEST_KINDS[algo, "hex"]))
+        std = binascii.b2a_base64(digest, newline=False)
+        table.setdefault(std.rstrip(b"="), []).append((ref, std.decode(), _DIGEST_KINDS[algo, "b64"]))
+        url = std.translate(_B64URL)
+        if url != std:
+            table.setdefault(url.rstrip(b"="), []).append((ref, url.decode(), _DIGEST_KINDS[algo, "b64url"]))
 
 
 class _Budget:
@@ -496,7 +522,7 @@ class Scanner:
             form: _Form = (needle.ref, needle.value, None)
             add_literal(raw, False, form)
             if len(raw) >= 8 and len(set(raw)) >= 4:
-                d = bytes(a ^ b for a, b in zip(raw, raw[1:]))
+                d = bytes(map(xor, raw, raw[1:]))
                 idx = xor_index.get(d)
                 if idx is None:
                     idx = xor_index[d] = len(self._xor_pats)
@@ -504,11 +530,12 @@ class Scanner:
                     self._xor_info.append([])
                 self._xor_info[idx].append((raw, form))
             if hashes:
-                for hf in hashed_forms(needle.value):
-                    self._digests.setdefault(hf.pattern, []).append((needle.ref, hf.text, hf))
-        for key, forms in self._digests.items():
-            is_hex = forms[0][2] is not None and forms[0][2].is_hex
-            self._digest_lens[is_hex] = tuple(sorted({*self._digest_lens[is_hex], len(key)}))
+                _add_digests(self._digests, needle.ref, raw)
+        if self._digests:  # the window sizes to try: digest text lengths, hex and base64
+            sizes = {(entries[0][2] is not None and entries[0][2].is_hex, len(key))
+                     for key, entries in self._digests.items()}
+            for is_hex in (True, False):
+                self._digest_lens[is_hex] = tuple(sorted(n for h, n in sizes if h == is_hex))
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
@@ -694,7 +721,7 @@ class Scanner:
             chain += (f"xor-0x{key:02x}",)
         if hf is not None:
             if hf.is_hex:
-                kind, text = hex_kind(hf, matched)
+                kind, text = hex_kind(replace(hf, text=text), matched)
             else:
                 kind = hf.kind
             chain += (kind,)

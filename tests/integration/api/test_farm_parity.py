@@ -12,14 +12,18 @@ could be reported clean.)
 Horizons are the ones the end-to-end tests use for these firmwares; the
 test reads only the reports, so it does not depend on how the device clock
 is implemented.  Canary values differ between runs (they derive from the
-analysis id), so findings are compared by kind, field and destination.
+analysis id), so findings are compared by what leaked (kind, item, field)
+and where to (host, port): the number of findings is the number of such
+distinct leaks.  Not the number of leak *events*: at the default 28800x
+clock one device minute -- the window that joins copies of a leak into one
+event -- is 2 ms of real time, so how many events one burst of uploads
+splits into depends on how loaded the host is (measured: 60 events in the
+farm, 50 alone, for the same 5 leaked items x destinations of the kitchen sink).
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-
 import pytest
 from farm_harness import wait_ready
 from test_farm_real_runner import RealFarm, farm, wait_all  # noqa: F401  (farm: the fixture)
@@ -41,15 +45,15 @@ PLAN = [
 ]
 
 
-def _summary(client: SandboxClient, aid: str) -> tuple[str, int, Counter[tuple[object, ...]], bool]:
+def _summary(client: SandboxClient, aid: str) -> tuple[str, int, set[tuple[object, ...]], bool]:
+    """(verdict, number of distinct leaks, the leaks, scan complete)."""
     rec = client.get(aid)[0]
     assert rec.state == AnalysisState.SUCCEEDED, (aid, rec.state, rec.error)
     report = json.loads(client.report(aid)[1])
-    kinds: Counter[tuple[object, ...]] = Counter(
-        (f["canary"]["kind"], f["canary"]["field"], f["destination"]["host"], f["destination"]["port"])
-        for f in report["findings"])
+    leaks = {(f["canary"]["kind"], f["canary"]["item_id"], f["canary"]["field"], f["destination"]["host"],
+              f["destination"]["port"]) for f in report["findings"]}
     complete = bool(report.get("health", {}).get("detection", {}).get("complete"))
-    return report["verdict"], len(report["findings"]), kinds, complete
+    return report["verdict"], len(leaks), leaks, complete
 
 
 def test_six_analyses_at_two_slots_match_each_run_alone(farm: RealFarm) -> None:
@@ -71,7 +75,7 @@ def test_six_analyses_at_two_slots_match_each_run_alone(farm: RealFarm) -> None:
         in_farm, by_itself = _summary(client, a), _summary(client, b)
         assert in_farm[0] == by_itself[0] == verdict.value, (fw, in_farm, by_itself)
         assert in_farm[1] == by_itself[1], (fw, "number of findings", in_farm, by_itself)
-        assert in_farm[2] == by_itself[2], (fw, "findings' kinds and destinations", in_farm, by_itself)
+        assert in_farm[2] == by_itself[2], (fw, "what leaked where", in_farm[2] ^ by_itself[2])
         assert in_farm[3] and by_itself[3], (fw, "a scan was incomplete")
     log = farm.log.read_text(errors="replace")
     assert "Traceback" not in log and "scan failed" not in log and "ScratchInUse" not in log, log[-4000:]
