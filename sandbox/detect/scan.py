@@ -531,11 +531,14 @@ class Scanner:
                 self._xor_info[idx].append((raw, form))
             if hashes:
                 _add_digests(self._digests, needle.ref, raw)
+        self._digest_rx: dict[bool, re.Pattern[bytes] | None] = {True: None, False: None}
         if self._digests:  # the window sizes to try: digest text lengths, hex and base64
             sizes = {(entries[0][2] is not None and entries[0][2].is_hex, len(key))
                      for key, entries in self._digests.items()}
             for is_hex in (True, False):
                 self._digest_lens[is_hex] = tuple(sorted(n for h, n in sizes if h == is_hex))
+                if self._digest_lens[is_hex]:  # runs of class-mapped "x" at least that long
+                    self._digest_rx[is_hex] = re.compile(b"x{%d,}" % self._digest_lens[is_hex][0])
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
@@ -585,13 +588,11 @@ class Scanner:
             prev = gen.parent.big if gen.parent is not None else None
             self._match(gen, prev, hits)
             xor_gzip = self._match_xor(gen, prev, hits)
-            last = depth == self._max_depth or budget.left <= 0
-            buckets = self._triggered(gen.big) if self._digests or not last else None
-            if buckets is not None and self._digests:
-                self._match_digests(gen, prev, hits, buckets[T_B64])
-            if last or buckets is None:
+            if self._digests:
+                self._match_digests(gen, prev, hits)
+            if depth == self._max_depth or budget.left <= 0:
                 break
-            children = _Decoding(self, gen, budget).run(xor_gzip, buckets)
+            children = _Decoding(self, gen, budget).run(xor_gzip, self._triggered(gen.big))
             if not children:
                 break
             for c in children:
@@ -609,35 +610,26 @@ class Scanner:
             b.sort()
         return buckets
 
-    def _match_digests(self, gen: _Gen, prev: bytes | None, hits: _Hits, ends: list[int]) -> None:
-        """Hashed forms: every base64-alphabet run (and every hex run inside
-        one) long enough to hold a digest text is looked up by window in
-        ``_digests`` (hex windows lower-cased: hex digests match in any case).
-        Runs up to ``_DIGEST_SLIDE`` chars are tried at every offset, so a
-        digest glued to other alphabet characters is found; longer runs
-        (blobs) at their start and end only -- a digest inside a long blob
-        is an accepted blind spot (a literal automaton with all ~8 digest
-        texts per needle cost 10x the compile time)."""
-        big, b64_min = gen.big, self._b64_min
-        min_b64 = min(self._digest_lens[False], default=0)
-        min_hex = min(self._digest_lens[True], default=0)
-        xs_hex = b"x" * max(1, min_hex)
-        cur = -1
-        for end in ends:
-            s = end - b64_min
-            if s < cur:
+    def _match_digests(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
+        """Hashed forms: every base64-alphabet run and every hex run long
+        enough to hold a digest text is looked up by window in ``_digests``
+        (hex windows lower-cased: hex digests match in any case).  Runs are
+        found with one ``translate`` and one regex pass over the generation
+        (separators hold NULs, so no run crosses pieces).  Runs up to
+        ``_DIGEST_SLIDE`` chars are tried at every offset, so a digest glued
+        to other alphabet characters is found; longer runs (blobs) at their
+        start and end only -- a digest inside a long blob is an accepted
+        blind spot (a literal automaton with the ~8 digest texts of every
+        needle cost 10x the compile time and RSS)."""
+        big = gen.big
+        for is_hex, table, rx in ((False, _B64_MAP, self._digest_rx[False]), (True, _HEX_MAP, self._digest_rx[True])):
+            if rx is None:
                 continue
-            i = gen.locate(s)
-            if i < 0:
-                continue
-            z = _run_end(big, s, gen.end(i), _B64_MAP, 64, 8)
-            cur = z
-            if min_b64 and z - s >= min_b64:
-                self._digest_windows(gen, prev, hits, i, s, z, False)
-            if min_hex and z - s >= min_hex:
-                hexmap = big[s:z].translate(_HEX_MAP)
-                for a, b in _subruns(hexmap, xs_hex):
-                    self._digest_windows(gen, prev, hits, i, s + a, s + b, True)
+            for m in rx.finditer(big.translate(table)):
+                a, z = m.span()
+                i = gen.locate(a)
+                if i >= 0:
+                    self._digest_windows(gen, prev, hits, i, a, z, is_hex)
 
     def _digest_windows(self, gen: _Gen, prev: bytes | None, hits: _Hits, i: int, a: int, z: int,
                         is_hex: bool) -> None:
