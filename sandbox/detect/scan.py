@@ -531,14 +531,18 @@ class Scanner:
                 self._xor_info[idx].append((raw, form))
             if hashes:
                 _add_digests(self._digests, needle.ref, raw)
-        self._digest_rx: dict[bool, re.Pattern[bytes] | None] = {True: None, False: None}
+        self._digest_xs: dict[bool, bytes] = {True: b"", False: b""}
+        # Could a base64 digest text be all hex digits?  (p ~ 1e-10 each; checked, not assumed)
+        self._b64_digest_all_hex = any(
+            not (entries[0][2] is not None and entries[0][2].is_hex) and b"." not in key.translate(_HEX_MAP)
+            for key, entries in self._digests.items())
         if self._digests:  # the window sizes to try: digest text lengths, hex and base64
             sizes = {(entries[0][2] is not None and entries[0][2].is_hex, len(key))
                      for key, entries in self._digests.items()}
             for is_hex in (True, False):
                 self._digest_lens[is_hex] = tuple(sorted(n for h, n in sizes if h == is_hex))
                 if self._digest_lens[is_hex]:  # runs of class-mapped "x" at least that long
-                    self._digest_rx[is_hex] = re.compile(b"x{%d,}" % self._digest_lens[is_hex][0])
+                    self._digest_xs[is_hex] = b"x" * self._digest_lens[is_hex][0]
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
@@ -614,7 +618,7 @@ class Scanner:
         """Hashed forms: every base64-alphabet run and every hex run long
         enough to hold a digest text is looked up by window in ``_digests``
         (hex windows lower-cased: hex digests match in any case).  Runs are
-        found with one ``translate`` and one regex pass over the generation
+        found with one ``translate`` and C-speed ``find`` over the generation
         (separators hold NULs, so no run crosses pieces).  Runs up to
         ``_DIGEST_SLIDE`` chars are tried at every offset, so a digest glued
         to other alphabet characters is found; longer runs (blobs) at their
@@ -622,11 +626,11 @@ class Scanner:
         blind spot (a literal automaton with the ~8 digest texts of every
         needle cost 10x the compile time and RSS)."""
         big = gen.big
-        for is_hex, table, rx in ((False, _B64_MAP, self._digest_rx[False]), (True, _HEX_MAP, self._digest_rx[True])):
-            if rx is None:
+        for is_hex, table in ((False, _B64_MAP), (True, _HEX_MAP)):
+            xs = self._digest_xs[is_hex]
+            if not xs:
                 continue
-            for m in rx.finditer(big.translate(table)):
-                a, z = m.span()
+            for a, z in _subruns(big.translate(table), xs):
                 i = gen.locate(a)
                 if i >= 0:
                     self._digest_windows(gen, prev, hits, i, a, z, is_hex)
@@ -634,21 +638,30 @@ class Scanner:
     def _digest_windows(self, gen: _Gen, prev: bytes | None, hits: _Hits, i: int, a: int, z: int,
                         is_hex: bool) -> None:
         big, table, n = gen.big, self._digests, z - a
+        if not is_hex and not self._b64_digest_all_hex and b"." not in big[a:z].translate(_HEX_MAP):
+            return  # an all-hex run holds no base64 digest of this set (its hex digests: the hex pass)
+        seg = big[a:z].lower() if is_hex else big[a:z]
         for size in self._digest_lens[is_hex]:
             if n < size:
                 break
-            starts: Iterable[int] = range(a, z - size + 1) if n <= _DIGEST_SLIDE else (a, z - size)
-            for p in starts:
-                matched = big[p : p + size]
-                forms = table.get(matched.lower() if is_hex else matched)
-                if forms is None:
-                    continue
-                if prev is not None:
-                    piece = gen.pieces[i]
-                    if prev.find(matched, piece[3], piece[4]) >= 0:
-                        continue  # visible verbatim one layer up: reported there
-                for form in forms:
-                    self._record(hits, gen, i, p, p + size, form, matched, 0)
+            if n <= _DIGEST_SLIDE:  # every window, sliced and looked up at C speed (map/filter)
+                windows: Iterable[bytes] = map(seg.__getitem__, map(slice, range(n - size + 1), range(size, n + 1)))
+            else:
+                windows = (seg[:size], seg[n - size :])
+            for key in filter(table.__contains__, windows):
+                start = 0
+                while (k := seg.find(key, start)) >= 0:  # a found key's places (hits are rare)
+                    start = k + 1
+                    p = a + k
+                    if n > _DIGEST_SLIDE and k not in (0, n - size):
+                        continue
+                    matched = big[p : p + size]
+                    if prev is not None:
+                        piece = gen.pieces[i]
+                        if prev.find(matched, piece[3], piece[4]) >= 0:
+                            continue  # visible verbatim one layer up: reported there
+                    for form in table[key]:
+                        self._record(hits, gen, i, p, p + size, form, matched, 0)
 
     def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
         big = gen.big
