@@ -299,19 +299,28 @@ _HASHERS = (("md5", hashlib.md5), ("sha1", hashlib.sha1), ("sha256", hashlib.sha
 _B64URL = bytes.maketrans(b"+/", b"-_")
 
 
-def _add_digests(table: dict[bytes, list[_Form]], ref: Hashable, raw: bytes) -> None:
+# A digest table entry: (ref, kind); the digest text is derived from the key.
+_DigestEntry = tuple[Hashable, HashForm]
+
+
+def _add_digests(table: dict[bytes, list[_DigestEntry]], ref: Hashable, raw: bytes) -> None:
     """The renderings of :func:`sandbox.detect.hashing.hashed_forms`, keyed by
     lookup text (hex lower-cased, base64 unpadded), without an object per
-    form: 10,000 canaries make ~400,000 of them."""
+    form beyond a small tuple: 10,000 canaries make ~400,000 of them."""
     for algo, hasher in _HASHERS:
         digest = hasher(raw).digest()
-        hx = digest.hex()
-        table.setdefault(hx.encode(), []).append((ref, hx, _DIGEST_KINDS[algo, "hex"]))
+        table.setdefault(digest.hex().encode(), []).append((ref, _DIGEST_KINDS[algo, "hex"]))
         std = binascii.b2a_base64(digest, newline=False)
-        table.setdefault(std.rstrip(b"="), []).append((ref, std.decode(), _DIGEST_KINDS[algo, "b64"]))
+        table.setdefault(std.rstrip(b"="), []).append((ref, _DIGEST_KINDS[algo, "b64"]))
         url = std.translate(_B64URL)
         if url != std:
-            table.setdefault(url.rstrip(b"="), []).append((ref, url.decode(), _DIGEST_KINDS[algo, "b64url"]))
+            table.setdefault(url.rstrip(b"="), []).append((ref, _DIGEST_KINDS[algo, "b64url"]))
+
+
+def _digest_text(key: bytes, kind: HashForm) -> str:
+    """The canonical text of a digest key: hex as is, base64 padded."""
+    text = key.decode("ascii")
+    return text if kind.is_hex else text + "=" * (-len(text) % 4)
 
 
 class _Budget:
@@ -511,7 +520,7 @@ class Scanner:
         # Hashed forms are looked up by window, not compiled into the automaton
         # (see _match_digests): ~8 per needle would be most of its literals,
         # and Hyperscan compiles ~25k literals a second.
-        self._digests: dict[bytes, list[_Form]] = {}
+        self._digests: dict[bytes, list[_DigestEntry]] = {}
         self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
         for needle in needles:
             hash(needle.ref)  # fail early, not inside scan()
@@ -534,11 +543,10 @@ class Scanner:
         self._digest_xs: dict[bool, bytes] = {True: b"", False: b""}
         # Could a base64 digest text be all hex digits?  (p ~ 1e-10 each; checked, not assumed)
         self._b64_digest_all_hex = any(
-            not (entries[0][2] is not None and entries[0][2].is_hex) and b"." not in key.translate(_HEX_MAP)
+            not entries[0][1].is_hex and b"." not in key.translate(_HEX_MAP)
             for key, entries in self._digests.items())
         if self._digests:  # the window sizes to try: digest text lengths, hex and base64
-            sizes = {(entries[0][2] is not None and entries[0][2].is_hex, len(key))
-                     for key, entries in self._digests.items()}
+            sizes = {(entries[0][1].is_hex, len(key)) for key, entries in self._digests.items()}
             for is_hex in (True, False):
                 self._digest_lens[is_hex] = tuple(sorted(n for h, n in sizes if h == is_hex))
                 if self._digest_lens[is_hex]:  # runs of class-mapped "x" at least that long
@@ -660,8 +668,8 @@ class Scanner:
                         piece = gen.pieces[i]
                         if prev.find(matched, piece[3], piece[4]) >= 0:
                             continue  # visible verbatim one layer up: reported there
-                    for form in table[key]:
-                        self._record(hits, gen, i, p, p + size, form, matched, 0)
+                    for ref, kind in table[key]:
+                        self._record(hits, gen, i, p, p + size, (ref, _digest_text(key, kind), kind), matched, 0)
 
     def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
         big = gen.big
