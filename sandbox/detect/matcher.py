@@ -47,7 +47,7 @@ from typing import Any
 
 __all__ = ["LiteralMatcher", "RegexTriggers", "Trigger", "resolve_backend", "DEFAULT_SHARD_SIZE"]
 
-DEFAULT_SHARD_SIZE = 160_000
+DEFAULT_SHARD_SIZE = 30_000  # ~100 MB of compiler memory per shard; 10,000 canaries make 2 shards per automaton
 _ENV = "HONEYPHONE_DETECT_BACKEND"
 
 
