@@ -11,14 +11,25 @@ could be reported clean.)
 
 Horizons are the ones the end-to-end tests use for these firmwares; the
 test reads only the reports, so it does not depend on how the device clock
-is implemented.  Canary values differ between runs (they derive from the
-analysis id), so findings are compared by what leaked (kind, item, field)
-and where to (host, port): the number of findings is the number of such
-distinct leaks.  Not the number of leak *events*: at the default 28800x
-clock one device minute -- the window that joins copies of a leak into one
-event -- is 2 ms of real time, so how many events one burst of uploads
-splits into depends on how loaded the host is (measured: 60 events in the
-farm, 50 alone, for the same 5 leaked items x destinations of the kitchen sink).
+is implemented.
+
+What is compared, and why not more:
+
+* the verdict;
+* the leak *styles*: the set of (channel, encoding chain, destination) of
+  the findings -- for DNS the queried domain (its other labels carry the
+  canaries) -- and their number.  These depend on the firmware and on
+  detection only.
+* Not canary items, nor the raw number of findings: canaries are generated
+  per analysis id, so which SMS address equals which contact's number (one
+  finding per item holding the value) differs between two analyses, and at
+  the default 28800x clock the one-device-minute window that joins copies
+  of one leak is 2 ms of real time, so how many events a burst splits into
+  follows the host's load (measured: 60 findings in the farm, 50 alone, for
+  the same kitchen-sink styles).  Exact parity of findings on identical
+  input is checked where it is deterministic:
+  ``tests/unit/detect/test_detect_no_silent_loss.py`` runs the detector on
+  the same payloads in parallel threads and alone.
 """
 
 from __future__ import annotations
@@ -46,27 +57,26 @@ PLAN = [
 ]
 
 
-def _where(f: dict[str, Any]) -> tuple[object, ...]:
-    """A finding's destination; for DNS the queried domain (the name's last
-    two labels: the labels before them carry this analysis' canary values)."""
+def _style(f: dict[str, Any]) -> tuple[object, ...]:
+    """How and where a finding left: channel family, encoding, destination
+    (for DNS the queried domain: the labels before it carry the canaries)."""
     host = f["destination"]["host"] or ""
-    if f["channel"] == "dns":
-        return ("dns", ".".join(host.rstrip(".").split(".")[-2:]))
-    return (f["channel"] if f["channel"] in ("dns", "udp") else "stream", host, f["destination"]["port"])
+    family = f["channel"] if f["channel"] in ("dns", "udp") else "stream"
+    if family == "dns":
+        return (family, tuple(f["encoding"]), ".".join(host.rstrip(".").split(".")[-2:]))
+    return (family, tuple(f["encoding"]), host, f["destination"]["port"])
 
 
-def _summary(client: SandboxClient, aid: str) -> tuple[str, int, set[tuple[object, ...]], list[str]]:
-    """(verdict, number of distinct leaks, the leaks, why detection was incomplete)."""
+def _summary(client: SandboxClient, aid: str) -> tuple[str, set[tuple[object, ...]], list[str]]:
+    """(verdict, leak styles, why detection was incomplete)."""
     rec = client.get(aid)[0]
     assert rec.state == AnalysisState.SUCCEEDED, (aid, rec.state, rec.error)
     report = json.loads(client.report(aid)[1])
-    leaks = {(f["canary"]["kind"], f["canary"]["item_id"], f["canary"]["field"], *_where(f))
-             for f in report["findings"]}
     health = report.get("health", {})
     gaps = [i["message"] for i in health.get("incidents", []) if i["kind"] == "detection_incomplete"]
     if not health.get("detection", {}).get("complete"):
         gaps.append("health.detection.complete is not true")
-    return report["verdict"], len(leaks), leaks, gaps
+    return report["verdict"], {_style(f) for f in report["findings"]}, gaps
 
 
 def test_six_analyses_at_two_slots_match_each_run_alone(farm: RealFarm) -> None:
@@ -86,10 +96,10 @@ def test_six_analyses_at_two_slots_match_each_run_alone(farm: RealFarm) -> None:
 
     for (fw, hours, verdict), a, b in zip(PLAN, together, alone):
         in_farm, by_itself = _summary(client, a), _summary(client, b)
-        assert not in_farm[3] and not by_itself[3], (fw, "detection incomplete", in_farm[3], by_itself[3])
+        assert not in_farm[2] and not by_itself[2], (fw, "detection incomplete", in_farm[2], by_itself[2])
         assert in_farm[0] == by_itself[0] == verdict.value, (fw, in_farm, by_itself)
-        assert in_farm[2] == by_itself[2], (fw, "what leaked where", sorted(in_farm[2] ^ by_itself[2], key=str))
-        assert in_farm[1] == by_itself[1], (fw, "number of findings", in_farm[1], by_itself[1])
+        assert in_farm[1] == by_itself[1], (fw, "leak styles", sorted(in_farm[1] ^ by_itself[1], key=str))
+        assert len(in_farm[1]) == len(by_itself[1])
     log = farm.log.read_text(errors="replace")
     assert "Traceback" not in log and "scan failed" not in log and "ScratchInUse" not in log, log[-4000:]
     for aid in together + alone:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
+import json
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -171,3 +173,49 @@ def test_findings_stay_a_leak_when_the_scan_was_incomplete() -> None:
     findings = Detector(canaries).detect([p], ClockMapping.identity(), None)
     got = verdict(findings, None, gaps=["1 payload(s) held more encoded data than the decoding budget"])
     assert got.verdict == "leak" and got.reasons[-1].startswith("detection incomplete:")
+
+
+def _payloads(canaries: object) -> list[Payload]:
+    from sandbox.canary.model import CanarySet
+
+    assert isinstance(canaries, CanarySet)
+    out = []
+    for n, c in enumerate(canaries.contacts):
+        body = json.dumps({"n": c.number, "name": c.display_name}).encode()
+        md5 = hashlib.md5(c.number.encode()).hexdigest().upper().encode()
+        for k, data in enumerate([
+            b"GET /c?phone=" + urllib.parse.quote_plus(c.number).encode() + b" HTTP/1.1\r\n\r\n",
+            b'{"d":"' + base64.b64encode(gzip.compress(body)) + b'"}',
+            b'{"hash":"' + md5 + b'"}',
+            bytes(b ^ 0x5A for b in f"{c.number}\t{c.display_name}\n".encode()),
+        ]):
+            out.append(Payload("http" if k < 3 else "tcp", data, f"h{k}.example", f"203.0.113.{k + 1}", 80,
+                               1000.0 + 100 * n + k, "flows", f"line {n}.{k}"))
+    return out
+
+
+def test_the_detector_in_parallel_threads_finds_exactly_what_it_finds_alone() -> None:
+    """Farm parity on identical input: four detectors on four threads, the
+    same payloads, the same findings (all of them, as the report shows them)."""
+    canaries = generate(CanarySpec(seed=5, analysis_id="parity", contacts=6, sms=0, calls=0))
+    payloads = _payloads(canaries)
+    mapping = ClockMapping.identity()
+    alone = [f.to_dict() for f in Detector(canaries).detect(payloads, mapping, None)]
+    seen = {(f["canary"]["item_id"], f["destination"]["host"]) for f in alone}  # type: ignore[index]
+    assert len(seen) == 6 * 4  # every contact, in every style
+    got: list[list[dict[str, object]]] = [[] for _ in range(4)]
+    start = threading.Barrier(4)
+
+    def work(t: int) -> None:
+        det = Detector(canaries)
+        start.wait()
+        for _ in range(3):
+            got[t] = [f.to_dict() for f in det.detect(payloads, mapping, None)]
+            assert det.health.complete
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    assert got == [alone] * 4
