@@ -634,20 +634,30 @@ class Scanner:
         blind spot (a literal automaton with the ~8 digest texts of every
         needle cost 10x the compile time and RSS)."""
         big = gen.big
+        # Runs already looked up in vain (repeated paths, cookies, tokens): a
+        # run's windows depend only on its bytes, so an identical run holds no
+        # digest either.  Runs that held one are looked up again (their hits
+        # may belong to another chain).
+        vain: set[tuple[bool, bytes]] = set()
         for is_hex, table in ((False, _B64_MAP), (True, _HEX_MAP)):
             xs = self._digest_xs[is_hex]
             if not xs:
                 continue
             for a, z in _subruns(big.translate(table), xs):
+                key = (is_hex, big[a:z])
+                if key in vain:
+                    continue
                 i = gen.locate(a)
-                if i >= 0:
-                    self._digest_windows(gen, prev, hits, i, a, z, is_hex)
+                if i >= 0 and not self._digest_windows(gen, prev, hits, i, a, z, is_hex):
+                    vain.add(key)
 
     def _digest_windows(self, gen: _Gen, prev: bytes | None, hits: _Hits, i: int, a: int, z: int,
-                        is_hex: bool) -> None:
+                        is_hex: bool) -> bool:
+        """Look one run up; True when a digest key was found in it."""
         big, table, n = gen.big, self._digests, z - a
+        found = False
         if not is_hex and not self._b64_digest_all_hex and b"." not in big[a:z].translate(_HEX_MAP):
-            return  # an all-hex run holds no base64 digest of this set (its hex digests: the hex pass)
+            return False  # an all-hex run holds no base64 digest of this set (its hex digests: the hex pass)
         seg = big[a:z].lower() if is_hex else big[a:z]
         for size in self._digest_lens[is_hex]:
             if n < size:
@@ -657,6 +667,7 @@ class Scanner:
             else:
                 windows = (seg[:size], seg[n - size :])
             for key in filter(table.__contains__, windows):
+                found = True
                 start = 0
                 while (k := seg.find(key, start)) >= 0:  # a found key's places (hits are rare)
                     start = k + 1
@@ -670,6 +681,7 @@ class Scanner:
                             continue  # visible verbatim one layer up: reported there
                     for ref, kind in table[key]:
                         self._record(hits, gen, i, p, p + size, (ref, _digest_text(key, kind), kind), matched, 0)
+        return found
 
     def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
         big = gen.big
