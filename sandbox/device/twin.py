@@ -86,9 +86,23 @@ def hpctl_via_engine(client: docker.DockerClient, handle: TwinHandle, command: s
     try:
         return _exec_hpctl(client, handle, command)
     except DeviceError as exc:
-        if command != "stop":
-            raise
-        return stop_by_signal(client, handle, why=exc.message)
+        if command == "stop":
+            return stop_by_signal(client, handle, why=exc.message)
+        first = exc
+    # status: runc fails only while the pids cgroup is exactly full; a pid
+    # is freed whenever a fork-bomb child exits, so a few more tries usually
+    # get through.  (What it reads could be fetched without a process in the
+    # container -- get_archive of the pid and exit files -- not done yet.)
+    for _ in range(STATUS_RETRIES):
+        time.sleep(0.25)
+        try:
+            return _exec_hpctl(client, handle, command)
+        except DeviceError:
+            pass
+    raise first
+
+
+STATUS_RETRIES = 20
 
 
 def _exec_hpctl(client: docker.DockerClient, handle: TwinHandle, command: str) -> str:
