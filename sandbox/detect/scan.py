@@ -7,14 +7,15 @@ each generation the scanner
 
 1. runs the literal automaton (needle values) over it, and looks up the
    hashed forms (digest texts) by window in the base64/hex runs the
-   triggers of step 3 find (see ``_match_digests``),
+   base64/hex runs of the generation hold (see ``_match_digests``),
 2. runs the XOR-difference automaton over ``d[i] = b[i] ^ b[i+1]`` of it
    (single-byte XOR is invisible in that domain, see below),
-3. runs cheap *trigger* regexes (two Hyperscan passes: starts of base64-
-   alphabet runs of 16 chars -- fewer if the shortest needle's base64 is
-   shorter -- and ``word+word``; compression magic, ``%XX``, JSON
-   escapes, HTML references, UTF-16 NUL patterns, BOMs, HTTP/MIME headers),
-4. decodes only the regions those triggers point at (plus raw deflate and
+3. runs cheap *trigger* regexes (one Hyperscan pass: ``word+word``,
+   compression magic, ``%XX``, JSON escapes, HTML references, UTF-16 NUL
+   patterns, BOMs, HTTP/MIME headers) and finds the base64-alphabet runs of
+   16 chars or more -- fewer if the shortest needle's base64 is shorter --
+   with ``translate`` + ``find``,
+4. decodes only the regions those point at (plus raw deflate and
    brotli sniffing at the start of decoded binary payloads and of HTTP
    bodies whose Content-Encoding announces them).
 
@@ -168,29 +169,24 @@ class ScanError(Exception):
 
 # Trigger indices.  Each regex's *end* marks where to look; see _Decoding.
 (
-    T_GZIP, T_ZLIB, T_CHUNK, T_CE_DEFLATE, T_CE_BR, T_B64,
+    T_GZIP, T_ZLIB, T_CHUNK, T_CE_DEFLATE, T_CE_BR,
     T_PCT, T_PLUS, T_JSON, T_HTML, T_U16LE, T_U16BE, T_BOM_LE, T_BOM_BE,
     T_MIME_B64, T_MIME_QP,
-) = range(16)  # fmt: skip
-_N_TRIGGERS = 16
+) = range(15)  # fmt: skip
+_N_TRIGGERS = 15
 
 
-def _triggers(b64_min: int = 16) -> list[Trigger]:
-    """The trigger regexes, in T_* order.  The run start uses a leading
-    "not-in-alphabet or buffer start" so a run fires once, not per byte; hex
-    and base32 runs are found inside base64-alphabet runs (subsets)."""
+def _triggers() -> list[Trigger]:
+    """The trigger regexes, in T_* order.  Runs of the base64 alphabet (and
+    the hex and base32 runs inside them) are not triggers: they are found
+    with ``translate`` + ``find`` (see ``_Decoding.runs``), which is C speed
+    per byte and costs no Python call per run."""
     return [
         Trigger("gzip", rb"\x1f\x8b\x08"),
         Trigger("zlib", rb"\x78[\x01\x5e\x9c\xda]"),
         Trigger("chunked", rb"\r\n\r\n[0-9A-Fa-f]{1,8}(?:;[^\r\n]{0,128})?\r\n"),
         Trigger("ce-deflate", rb"content-encoding:[ \t]*deflate", caseless=True),
         Trigger("ce-br", rb"content-encoding:[ \t]*br", caseless=True),
-        Trigger(
-            "base64",
-            rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{%d}" % b64_min,
-            group=1,
-            fallback=rb"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{%d}" % b64_min,
-        ),
         # first %XX / '+' of a query component or form value
         Trigger(
             "pct", rb"(?:^|[^A-Za-z0-9%+._~*\-])[A-Za-z0-9+._~*\-]*%[0-9A-Fa-f]{2}", fallback=rb"%[0-9A-Fa-f]{2}"
@@ -234,30 +230,6 @@ _HEX_MAP = _class_map(_HEXDIGITS)
 _URL_MAP = _class_map(_URL_CHARS)
 _B32U_MAP = _class_map(_B32_UPPER)
 _B32L_MAP = _class_map(_B32_LOWER)
-
-
-def _b64_run(big: bytes, s: int, hi: int) -> bytes:
-    """The base64-alphabet run starting at ``s`` (the trigger guarantees its
-    minimum length) plus up to two ``=``; class-mapped windows instead of a
-    regex, which would step through a long blob byte by byte."""
-    z = _run_end(big, s, hi, _B64_MAP, 64, 8)
-    pad = 0
-    while pad < 2 and z + pad < hi and big[z + pad] == 0x3D:
-        pad += 1
-    return big[s : z + pad]
-
-
-def _same_run(big: bytes, s: int, hi: int, run: bytes) -> bool:
-    """Would :func:`_b64_run` at ``s`` return exactly ``run``?"""
-    if not big.startswith(run, s):
-        return False
-    e = s + len(run)
-    if e >= hi:
-        return True
-    nxt = big[e]
-    if run[-1] == 0x3D:  # padded: only another '=' could extend it
-        return run.endswith(b"==") or nxt != 0x3D
-    return _B64_MAP[nxt] == 0x2E and nxt != 0x3D
 
 
 def _subruns(mapped: bytes, xs: bytes) -> Iterator[tuple[int, int]]:
@@ -562,7 +534,8 @@ class Scanner:
         self._x_hex = b"x" * max(8, min(16, 2 * minval))
         self._x_b32 = b"x" * max(8, min(16, -(-8 * minval // 5)))
         # Per scanner (~0.1 s), never a process-wide cache: nothing mutable is shared.
-        self._trig = RegexTriggers(_triggers(self._b64_min), backend=self.backend)
+        self._x_b64 = b"x" * self._b64_min
+        self._trig = RegexTriggers(_triggers(), backend=self.backend)
         self._maxlen = maxlen
         self._minlen = min((len(p) for p in self._lit_pats), default=1)
         self._html_window = 12 * maxlen + 64
@@ -784,7 +757,7 @@ class _Decoding:
         self.starts(buckets)
         self.mime(buckets[T_MIME_B64], "base64")
         self.mime(buckets[T_MIME_QP], "quoted-printable")
-        self.runs(buckets[T_B64])
+        self.runs()
         self.url(buckets[T_PCT], buckets[T_PLUS])
         self.json(buckets[T_JSON])
         self.html(buckets[T_HTML])
@@ -896,10 +869,10 @@ class _Decoding:
 
     # runs of an encoding alphabet ---------------------------------------
 
-    def runs(self, ends: list[int]) -> None:
+    def runs(self) -> None:
         """Maximal base64-alphabet runs (>= 16 chars, or the base64 length of
         the shortest needle if less), plus the hex and base32 runs inside them
-        (both alphabets are subsets, so one trigger finds all).
+        (both alphabets are subsets, so one search finds all).
 
         base64 is decoded at all 4 alignments (a payload may be glued to other
         alphabet chars), hex at 2 and base32 at 8, each run into one child
@@ -908,20 +881,19 @@ class _Decoding:
         cannot plausibly be base64 of anything: only hex digits and ``-``
         (IDs, UUIDs; random base64 of 16+ chars is that with p < 1e-7) or,
         from 24 chars, only upper-case base32 characters (p < 6e-8).  Sub-runs
-        are located with ``translate`` + ``find`` (C speed, even in long
-        blobs).  Identical short runs under one chain are decoded once.
+        and the runs themselves are located with ``translate`` + ``find`` (C
+        speed, even in long blobs; no separator holds an alphabet byte, so no
+        run crosses pieces).  Identical runs under one chain are decoded once.
         """
         gen, big = self.gen, self.big
-        b64_min, x_hex, x_b32 = self.sc._b64_min, self.sc._x_hex, self.sc._x_b32
+        x_b64, x_hex, x_b32 = self.sc._x_b64, self.sc._x_hex, self.sc._x_b32
         single = len(gen.pieces) == 1
         fe = gen.end(0)
         # An identical token under the same chain decodes to identical
         # children whose hits are deduplicated per (ref, chain) anyway, so
-        # repeated headers, cookies and tokens are decoded once.  Keyed by the
-        # 16 chars the trigger guarantees, confirmed with a C-speed compare.
-        seen: dict[tuple[tuple[str, ...], bytes], list[bytes]] = {}
-        for end in ends:
-            s = end - b64_min
+        # repeated headers, cookies and tokens are decoded once.
+        seen: set[tuple[tuple[str, ...], bytes]] = set()
+        for s, z in _subruns(big.translate(_B64_MAP), x_b64):
             if single:
                 i = 0
             else:
@@ -929,19 +901,14 @@ class _Decoding:
                 if i < 0:
                     continue
                 fe = gen.end(i)
-            key = (() if single else gen.chain(i), big[s:end])
-            known = seen.get(key)
-            if known is not None:
-                for r in known:
-                    if _same_run(big, s, fe, r):
-                        break
-                else:
-                    known = None
-                if known is not None:
-                    continue
-            run = _b64_run(big, s, fe)
-            if len(run) <= _LONG_RUN:
-                seen.setdefault(key, []).append(run)
+            pad = 0
+            while pad < 2 and z + pad < fe and big[z + pad] == 0x3D:  # up to two '='
+                pad += 1
+            run = big[s : z + pad]
+            key = (() if single else gen.chain(i), run)
+            if key in seen:
+                continue
+            seen.add(key)
             core = run.rstrip(b"=") if run[-1] == 0x3D else run
             n = len(core)
             hexmap = core.translate(_HEX_MAP)
