@@ -56,7 +56,8 @@ def rpc_errors(fn: CommandFn) -> CommandFn:
             return fn(args, settings)
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
-            server = getattr(args, "server", None) or getattr(args, "orchestrator", None)
+            # the address actually tried: the option, else the default the client used
+            server = getattr(args, "server", None) or getattr(args, "orchestrator", None) or settings.fleet.listen
             fix = None
             if code == grpc.StatusCode.UNAVAILABLE:
                 fix = f"is `honeyphone serve` running at {server}? (--server HOST:PORT)"

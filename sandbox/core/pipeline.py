@@ -10,6 +10,7 @@ analysis could not complete.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import replace
@@ -49,6 +50,7 @@ from .watchdog import Watchdog
 
 HOUR = 3600.0
 PROFILES = ("twin", "android")
+_log = logging.getLogger(__name__)
 
 
 class Cancelled(HoneyphoneError):
@@ -172,12 +174,19 @@ def run_analysis(
 
         progress(ProgressEvent(Stage.ANALYZING, "collecting artifacts"))
         session.collect(artifacts_dir / "syscalls", artifacts_dir / "service-logs")
-        capture_result = capture.stop()
+        pcap_path = capture.path
+        try:
+            capture_result = capture.stop()
+            stop_error = None
+        except Exception as exc:  # reported (health.capture, an incident, no clean verdict): the pcap may lack its end
+            capture_result, stop_error = None, f"{type(exc).__name__}: {exc}"
         capture = None
         state.health["capture"] = {
-            "packets": capture_result.captured, "dropped_by_kernel": capture_result.dropped_by_kernel,
-            "bytes": capture_result.path.stat().st_size if capture_result.path.exists() else 0,
+            "packets": capture_result.captured if capture_result else None,
+            "dropped_by_kernel": capture_result.dropped_by_kernel if capture_result else None,
+            "bytes": pcap_path.stat().st_size if pcap_path.exists() else 0,
             "stopped_at_limit": any(n.kind == "capture_limit" for n in dog.notes),
+            "stop_error": stop_error,
         }
         state.health["notes"] = [{"kind": n.kind, "message": n.message} for n in dog.notes]
         dog.unwatch("fakenet")
@@ -208,11 +217,11 @@ def run_analysis(
         progress(ProgressEvent(Stage.FAILED, explained))
         return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=explained, retryable=True)
     finally:
-        if capture is not None:
+        if capture is not None:  # the analysis already failed; still say if the capture would not stop
             try:
                 capture.stop()
-            except Exception:
-                pass
+            except Exception as exc:
+                _log.warning("analysis %s: stopping the packet capture failed: %s: %s", aid, type(exc).__name__, exc)
         if session is not None:
             session.close()
         _cleanup_until_done(client, settings, aid)

@@ -19,7 +19,8 @@ from ..canary.model import CanarySet
 from ..clock.mapping import ClockMapping
 from ..monitor.events import Event
 from ..monitor.summary import Summary, SummaryBuilder
-from ..monitor.parser import StraceParser
+from ..monitor.parser import ParseStats, StraceParser
+from ..errors import HoneyphoneError
 from ..network.logs import DnsQuery, HttpFlow, TlsFailure, read_jsonl
 from ..settings import Settings
 from .analysis import AnalysisRequest, Verdict
@@ -29,6 +30,17 @@ if TYPE_CHECKING:
     from .run_state import RunState
 
 REPORT_SCHEMA = "https://honeyphone.dev/schemas/report/v1.json"
+
+
+class DetectionFailed(HoneyphoneError):
+    """Scans failed and nothing was found: no verdict can be given.
+
+    Why a failure and not a verdict: with no finding, a failed scan is
+    exactly the case where a leak would be reported as clean.  Retryable:
+    the artifacts are re-read from scratch by another attempt.
+    """
+
+    retryable = True
 
 
 @dataclass(frozen=True)
@@ -45,12 +57,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def syscall_summary(syscalls_dir: Path, to_host: Callable[[float], float] | None = None) -> Summary:
+def syscall_summary(syscalls_dir: Path, to_host: Callable[[float], float] | None = None,
+                    parse_stats: dict[str, ParseStats] | None = None) -> Summary:
     """One summary over every trace (pids are unique within one device).
 
     ``to_host`` maps the traces' time stamps to host time when strace ran on
     the device's own clock (the emulator); the report stamps host time and
-    maps it to device time in one place.
+    maps it to device time in one place.  ``parse_stats`` receives each
+    trace's parser counters (unparseable lines must reach the report).
     """
     builder = SummaryBuilder()
     for trace in sorted(syscalls_dir.glob("*.strace")):
@@ -60,6 +74,8 @@ def syscall_summary(syscalls_dir: Path, to_host: Callable[[float], float] | None
             if to_host is not None:
                 events = (replace(e, ts=to_host(e.ts)) for e in events)
             builder.add_all(events)
+        if parse_stats is not None:
+            parse_stats[trace.name] = parser.stats
     return builder.build()
 
 
@@ -79,13 +95,16 @@ def build_report(
     device_ip: str,
     syscalls_dir: Path,
 ) -> BuiltReport:
-    from ..detect.findings import detect
-    from ..detect.sources import Payload, iter_payloads
+    from ..detect.completeness import assess
+    from ..detect.findings import ScanHealth, detect
+    from ..detect.sources import Payload, SourceStats, iter_payloads
     from ..detect.verdict import OpaqueSend
     from ..detect.verdict import verdict as decide
 
     mapping = state.mapping or ClockMapping.identity()
-    summary = syscall_summary(syscalls_dir, mapping.to_host if state.trace_clock == "device" else None)
+    parse_stats: dict[str, ParseStats] = {}
+    summary = syscall_summary(syscalls_dir, mapping.to_host if state.trace_clock == "device" else None,
+                              parse_stats)
     dns = [DnsQuery.parse(d) for d in read_jsonl(fakenet_dir / "dns.jsonl")]
     flows = [HttpFlow.parse(d) for d in read_jsonl(fakenet_dir / "flows.jsonl")]
     tls_failures = [TlsFailure.parse(d) for d in read_jsonl(fakenet_dir / "tls_failures.jsonl")]
@@ -99,8 +118,21 @@ def build_report(
                 opaque.append(o)
             yield p
 
-    findings = detect(canaries, tap(iter_payloads(device_ip, pcap=pcap, fakenet_dir=fakenet_dir)), mapping, summary)
-    result = decide(findings, summary, tls_failures, opaque, mapping=mapping)
+    # Every counter of what could not be read reaches health.detection and
+    # the verdict: a clean verdict needs a complete scan (detect/completeness.py).
+    source_stats, scan_health = SourceStats(), ScanHealth()
+    payloads = iter_payloads(device_ip, pcap=pcap, fakenet_dir=fakenet_dir, stats=source_stats)
+    findings = detect(canaries, tap(payloads), mapping, summary, health=scan_health)
+    raw_cap = state.health.get("capture")
+    cap: dict[str, Any] = raw_cap if isinstance(raw_cap, dict) else {}
+    done = assess(scan_health, source_stats, parse_stats, capture_stop_error=cap.get("stop_error"),
+                  capture_dropped=int(cap.get("dropped_by_kernel") or 0))
+    if scan_health.failed and not findings:
+        raise DetectionFailed(f"detection failed: {done.gaps[0]}")
+    result = decide(findings, summary, tls_failures, opaque, mapping=mapping, gaps=done.gaps, notes=done.notes)
+    health = health_section(state.health, syscalls_dir, mapping, summary)
+    health["detection"] = done.section
+    health["incidents"] = [*health.get("incidents", []), *done.incidents]
 
     timeline: list[dict[str, Any]] = []
     for ev in state.timeline:
@@ -142,6 +174,8 @@ def build_report(
         "verdict": result.verdict,
         "verdict_reasons": list(result.reasons) + clock_caveats(state.health.get("clock")),
         "findings": finding_dicts,
+        # partial: some scans failed; these findings are what they found before failing
+        "findings_partial": bool(scan_health.failed),
         "timeline": timeline,
         "network": {
             "dns_names": [{"name": n, "queries": c} for n, c in sorted(names.items())],
@@ -156,7 +190,7 @@ def build_report(
         "planting": {"seconds": round(state.plant_seconds, 3)},
         "boot_seconds": round(state.boot_seconds, 3),
         # issue 9: limits hit, OOM kills, killed tracers, floods (sandbox/core/health.py)
-        "health": health_section(state.health, syscalls_dir, mapping, summary),
+        "health": health,
         "artifacts": artifacts,
     }
     _finish_report(report, state.out)

@@ -85,20 +85,47 @@ from typing import TYPE_CHECKING
 
 from sandbox.canary.model import CanaryForm, CanarySet
 from sandbox.clock.mapping import ClockMapping
-from sandbox.detect.scan import Hit, Needle, Scanner
+from sandbox.detect.scan import Hit, Needle, ScanError, Scanner
 from sandbox.detect.sources import Payload
 from sandbox.network.logs import split_hostport
 
 if TYPE_CHECKING:
     from sandbox.monitor.summary import ProcessInfo, Summary
 
-__all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "detect", "device_port"]
+__all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "ScanHealth", "detect",
+           "device_port"]
 
 _HASHED = re.compile(r"^(?:md5|sha1|sha256)-")
 _DIGITS = frozenset("0123456789")
 _SOURCE_RANK = {"flows": 0, "mitm_errors": 0, "pcap": 1}
 _HOST_RANK = {"http-host": 0, "sni": 0, "flow": 1, "query": 1, "dns": 2}
 _MAX_ATTRIBUTION_TRIES = 8
+_MAX_ERROR_SAMPLES = 5
+
+
+@dataclass
+class ScanHealth:
+    """How completely the payloads were scanned (a mutable accumulator).
+
+    Why: a scan that failed or ran out of decoding budget saw less than the
+    payload held; the report must say so, and a ``clean`` verdict must not
+    rest on it.  ``failed`` scans raised :class:`ScanError` (their partial
+    hits are kept, marked by ``partial_findings`` in the report);
+    ``budget_exhausted`` scans left some regions undecoded.
+    """
+
+    payloads: int = 0
+    failed: int = 0
+    budget_exhausted: int = 0
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and not self.budget_exhausted
+
+    def to_dict(self) -> dict[str, object]:
+        return {"payloads": self.payloads, "failed": self.failed, "budget_exhausted": self.budget_exhausted,
+                "errors": list(self.errors), "complete": self.complete}
 
 
 @dataclass(frozen=True)
@@ -231,7 +258,9 @@ def _raw_excerpt(data: bytes, start: int, end: int) -> str:
 
 class Detector:
     """Scanner built once from a canary set's forms; reusable across analyses'
-    payload streams of the *same* set.  Not thread-safe (the scanner is not)."""
+    payload streams of the *same* set.  ``health`` accumulates how completely
+    payloads were scanned; share a detector between threads only if a shared
+    ``health`` is what you want (the scanner itself is thread-safe)."""
 
     def __init__(
         self,
@@ -250,6 +279,7 @@ class Detector:
         self.max_evidence = max_evidence
         self.scanner = scanner or Scanner([Needle(f.value, f) for f in self.forms])
         self.scanned = 0
+        self.health = ScanHealth()
 
     # -- matching ---------------------------------------------------------------
 
@@ -258,9 +288,19 @@ class Detector:
         if not payload.data:
             return []
         self.scanned += 1
+        self.health.payloads += 1
         where = dataclasses.replace(payload, data=b"", times=())
         out = []
-        for hit in self.scanner.scan(payload.data):
+        try:
+            hits = self.scanner.scan(payload.data)
+            if not self.scanner.last_stats.complete:
+                self.health.budget_exhausted += 1
+        except ScanError as exc:  # counted and reported; its verified hits stay evidence
+            self.health.failed += 1
+            if len(self.health.errors) < _MAX_ERROR_SAMPLES:
+                self.health.errors.append(f"{payload.artifact} {payload.locator}: {exc}")
+            hits = exc.partial
+        for hit in hits:
             form = hit.ref
             if not isinstance(form, CanaryForm):
                 continue
@@ -476,6 +516,11 @@ def detect(
     *,
     window: float = 60.0,
     jitter: float = 5.0,
+    health: ScanHealth | None = None,
 ) -> list[Finding]:
-    """Every canary leak in ``payloads``, deduplicated; see the module docstring."""
-    return Detector(canaries, window=window, jitter=jitter).detect(payloads, mapping, syscalls)
+    """Every canary leak in ``payloads``, deduplicated; see the module docstring.
+    Pass ``health`` to learn how completely they were scanned."""
+    detector = Detector(canaries, window=window, jitter=jitter)
+    if health is not None:
+        detector.health = health
+    return detector.detect(payloads, mapping, syscalls)

@@ -26,7 +26,13 @@ small cost in scan speed (one pass per shard).
 Backend choice: ``"auto"`` (Hyperscan if importable), ``"hyperscan"`` or
 ``"pyahocorasick"``; :func:`resolve_backend` also honours the environment
 variable ``HONEYPHONE_DETECT_BACKEND`` so benchmarks can force the fallback.
-Instances hold Hyperscan scratch space and are not thread-safe.
+
+Threads: a compiled Hyperscan database is read-only and shared, but the
+*scratch space* a scan needs may be used by one scan at a time (a second
+concurrent user gets ``ScratchInUseError``).  So each instance keeps one
+scratch per database *per thread* (:class:`_Scratches`, made on a thread's
+first scan), and instances are safe to share between threads: the worker
+runs analyses in threads, and a scan that fails there loses evidence.
 """
 
 from __future__ import annotations
@@ -34,14 +40,35 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 __all__ = ["LiteralMatcher", "RegexTriggers", "Trigger", "resolve_backend", "DEFAULT_SHARD_SIZE"]
 
-DEFAULT_SHARD_SIZE = 160_000
+DEFAULT_SHARD_SIZE = 30_000  # ~100 MB of compiler memory per shard; 10,000 canaries make 2 shards per automaton
 _ENV = "HONEYPHONE_DETECT_BACKEND"
+
+
+class _Scratches:
+    """One Hyperscan scratch per database per thread (see the module docstring).
+
+    A ``threading.local`` holds each thread's list, so no lock is needed and
+    a thread's scratch goes away with the thread.
+    """
+
+    def __init__(self, dbs: Sequence[Any]) -> None:
+        self._dbs = list(dbs)
+        self._local = threading.local()
+
+    def get(self) -> list[Any]:
+        mine: list[Any] | None = getattr(self._local, "scratch", None)
+        if mine is None:
+            hs = _hyperscan()
+            assert hs is not None
+            mine = self._local.scratch = [hs.Scratch(db) for db in self._dbs]
+        return mine
 
 
 def _hyperscan() -> ModuleType | None:
@@ -88,7 +115,8 @@ class LiteralMatcher:
             raise ValueError("empty literal")
         self.backend = resolve_backend(backend)
         self._n = len(patterns)
-        self._hs: list[tuple[Any, Any, list[int]]] = []  # (database, scratch, ids)
+        self._hs: list[tuple[Any, list[int]]] = []  # (database, ids); scratch per thread
+        self._scratch = _Scratches([])
         self._exact: Any = None
         self._folded: Any = None
         if not patterns:
@@ -120,7 +148,8 @@ class LiteralMatcher:
                     flags=[hs.HS_FLAG_CASELESS if caseless[i] else 0 for i in ids],
                     literal=literal,
                 )
-                self._hs.append((db, hs.Scratch(db), ids))
+                self._hs.append((db, ids))
+        self._scratch = _Scratches([db for db, _ in self._hs])
 
     def _build_aho(self, patterns: Sequence[bytes], caseless: Sequence[bool]) -> None:
         ahocorasick = importlib.import_module("ahocorasick")
@@ -146,7 +175,7 @@ class LiteralMatcher:
         if not data or not self._n:
             return out
         if self._hs:
-            for db, scratch, ids in self._hs:
+            for (db, ids), scratch in zip(self._hs, self._scratch.get()):
                 def on_match(i: int, _f: int, end: int, _fl: int, _c: object, _ids: list[int] = ids) -> None:
                     out.append((_ids[i], end))
 
@@ -163,7 +192,7 @@ class LiteralMatcher:
 
 def _escape(pattern: bytes) -> bytes:
     """A literal as a Hyperscan regex: every byte as ``\\xNN``."""
-    return b"".join(b"\\x%02x" % c for c in pattern)
+    return b"\\x" + pattern.hex(":").replace(":", "\\x").encode()
 
 
 class Trigger:
@@ -202,7 +231,8 @@ class RegexTriggers:
     def __init__(self, triggers: Sequence[Trigger], *, backend: str = "auto") -> None:
         self.backend = resolve_backend(backend)
         self._triggers = list(triggers)
-        self._dbs: list[tuple[Any, Any, list[int]]] = []
+        self._dbs: list[tuple[Any, list[int]]] = []  # (database, ids); scratch per thread
+        self._scratch = _Scratches([])
         self._res: list[re.Pattern[bytes]] = []
         if self.backend == "hyperscan":
             hs = _hyperscan()
@@ -216,7 +246,8 @@ class RegexTriggers:
                     elements=len(ids),
                     flags=[hs.HS_FLAG_CASELESS if self._triggers[i].caseless else 0 for i in ids],
                 )
-                self._dbs.append((db, hs.Scratch(db), ids))
+                self._dbs.append((db, ids))
+            self._scratch = _Scratches([db for db, _ in self._dbs])
         else:
             self._res = [re.compile(t.fallback or t.pattern) for t in self._triggers]
 
@@ -226,7 +257,7 @@ class RegexTriggers:
         if not data:
             return out
         if self._dbs:
-            for db, scratch, ids in self._dbs:
+            for (db, ids), scratch in zip(self._dbs, self._scratch.get()):
                 def on_match(i: int, _f: int, end: int, _fl: int, _c: object, _ids: list[int] = ids) -> None:
                     out.append((_ids[i], end))
 

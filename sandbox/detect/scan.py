@@ -5,14 +5,17 @@ How a scan works
 A scan proceeds in *generations*.  Generation 0 is the caller's buffer.  For
 each generation the scanner
 
-1. runs the literal automaton (needle values + hashed forms) over it,
+1. runs the literal automaton (needle values) over it, and looks up the
+   hashed forms (digest texts) by window in the base64/hex runs the
+   base64/hex runs of the generation hold (see ``_match_digests``),
 2. runs the XOR-difference automaton over ``d[i] = b[i] ^ b[i+1]`` of it
    (single-byte XOR is invisible in that domain, see below),
-3. runs cheap *trigger* regexes (two Hyperscan passes: starts of base64-
-   alphabet runs of 16 chars -- fewer if the shortest needle's base64 is
-   shorter -- and ``word+word``; compression magic, ``%XX``, JSON
-   escapes, HTML references, UTF-16 NUL patterns, BOMs, HTTP/MIME headers),
-4. decodes only the regions those triggers point at (plus raw deflate and
+3. runs cheap *trigger* regexes (one Hyperscan pass: ``word+word``,
+   compression magic, ``%XX``, JSON escapes, HTML references, UTF-16 NUL
+   patterns, BOMs, HTTP/MIME headers) and finds the base64-alphabet runs of
+   16 chars or more -- fewer if the shortest needle's base64 is shorter --
+   with ``translate`` + ``find``,
+4. decodes only the regions those point at (plus raw deflate and
    brotli sniffing at the start of decoded binary payloads and of HTTP
    bodies whose Content-Encoding announces them).
 
@@ -72,27 +75,28 @@ occurs again, differently, in the same region.
 
 from __future__ import annotations
 
-import logging
+import binascii
+import hashlib
 import re
+import threading
+from operator import xor
 from bisect import bisect_right
-from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
 from . import decoders as dec
-from .hashing import HashForm, hashed_forms, hex_kind
+from .hashing import ALGORITHMS, HashForm, hex_kind
 from .matcher import LiteralMatcher, RegexTriggers, Trigger, resolve_backend
 
-__all__ = ["Needle", "Hit", "Scanner", "ScanStats"]
-
-_log = logging.getLogger(__name__)
+__all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
 
 #: Separator between fragments of a generation.  NULs end every text run
 #: (base64/hex/URL/JSON) and break UTF-16 pairs; the trailing blank line
 #: makes every fragment start look like an HTTP body start to the triggers.
 _SEP = b"\x00\x00\r\n\r\n"
 _LONG_RUN = 256  # runs longer than this use the padding-derived alignment only
+_DIGEST_SLIDE = 256  # runs up to this long are searched for digest texts at every offset
 _MIN_CHILD = 4
 _MAX_JSON_STRING = 1 << 20
 _DIFF_BLOCK = 1 << 16
@@ -132,7 +136,9 @@ class Hit:
 
 @dataclass
 class ScanStats:
-    """What the last :meth:`Scanner.scan` did (for tests and profiling)."""
+    """What the last :meth:`Scanner.scan` did (for tests, profiling and the
+    report: ``budget_exhausted`` means some regions were *not* decoded, so
+    the scan is incomplete)."""
 
     generations: int = 0
     fragments: int = 0
@@ -140,32 +146,47 @@ class ScanStats:
     budget_exhausted: bool = False
     decoder_calls: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def complete(self) -> bool:
+        return not self.budget_exhausted
+
+
+class ScanError(Exception):
+    """A scan stopped on an internal error.
+
+    Why an exception and not "return what was found": a scan that silently
+    returns fewer hits can make a leak look clean.  ``partial`` holds the
+    hits found before the error (each one verified, so still evidence);
+    the caller decides how to report them, as partial.
+    """
+
+    def __init__(self, cause: BaseException, partial: list[Hit], stats: ScanStats) -> None:
+        super().__init__(f"scan failed after {len(partial)} hit(s): {type(cause).__name__}: {cause}")
+        self.cause = cause
+        self.partial = partial
+        self.stats = stats
+
 
 # Trigger indices.  Each regex's *end* marks where to look; see _Decoding.
 (
-    T_GZIP, T_ZLIB, T_CHUNK, T_CE_DEFLATE, T_CE_BR, T_B64,
+    T_GZIP, T_ZLIB, T_CHUNK, T_CE_DEFLATE, T_CE_BR,
     T_PCT, T_PLUS, T_JSON, T_HTML, T_U16LE, T_U16BE, T_BOM_LE, T_BOM_BE,
     T_MIME_B64, T_MIME_QP,
-) = range(16)  # fmt: skip
-_N_TRIGGERS = 16
+) = range(15)  # fmt: skip
+_N_TRIGGERS = 15
 
 
-def _triggers(b64_min: int = 16) -> list[Trigger]:
-    """The trigger regexes, in T_* order.  The run start uses a leading
-    "not-in-alphabet or buffer start" so a run fires once, not per byte; hex
-    and base32 runs are found inside base64-alphabet runs (subsets)."""
+def _triggers() -> list[Trigger]:
+    """The trigger regexes, in T_* order.  Runs of the base64 alphabet (and
+    the hex and base32 runs inside them) are not triggers: they are found
+    with ``translate`` + ``find`` (see ``_Decoding.runs``), which is C speed
+    per byte and costs no Python call per run."""
     return [
         Trigger("gzip", rb"\x1f\x8b\x08"),
         Trigger("zlib", rb"\x78[\x01\x5e\x9c\xda]"),
         Trigger("chunked", rb"\r\n\r\n[0-9A-Fa-f]{1,8}(?:;[^\r\n]{0,128})?\r\n"),
         Trigger("ce-deflate", rb"content-encoding:[ \t]*deflate", caseless=True),
         Trigger("ce-br", rb"content-encoding:[ \t]*br", caseless=True),
-        Trigger(
-            "base64",
-            rb"(?:^|[^A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{%d}" % b64_min,
-            group=1,
-            fallback=rb"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{%d}" % b64_min,
-        ),
         # first %XX / '+' of a query component or form value
         Trigger(
             "pct", rb"(?:^|[^A-Za-z0-9%+._~*\-])[A-Za-z0-9+._~*\-]*%[0-9A-Fa-f]{2}", fallback=rb"%[0-9A-Fa-f]{2}"
@@ -199,12 +220,6 @@ def _triggers(b64_min: int = 16) -> list[Trigger]:
     ]
 
 
-@lru_cache(maxsize=4)
-def _trigger_db(backend: str, b64_min: int) -> RegexTriggers:
-    """Compile the trigger database once per process (and run length)."""
-    return RegexTriggers(_triggers(b64_min), backend=backend)
-
-
 def _class_map(alphabet: bytes) -> bytes:
     """Translate table: alphabet bytes to ``x``, everything else to ``.``."""
     return bytes(0x78 if b in alphabet else 0x2E for b in range(256))
@@ -215,30 +230,6 @@ _HEX_MAP = _class_map(_HEXDIGITS)
 _URL_MAP = _class_map(_URL_CHARS)
 _B32U_MAP = _class_map(_B32_UPPER)
 _B32L_MAP = _class_map(_B32_LOWER)
-
-
-def _b64_run(big: bytes, s: int, hi: int) -> bytes:
-    """The base64-alphabet run starting at ``s`` (the trigger guarantees its
-    minimum length) plus up to two ``=``; class-mapped windows instead of a
-    regex, which would step through a long blob byte by byte."""
-    z = _run_end(big, s, hi, _B64_MAP, 64, 8)
-    pad = 0
-    while pad < 2 and z + pad < hi and big[z + pad] == 0x3D:
-        pad += 1
-    return big[s : z + pad]
-
-
-def _same_run(big: bytes, s: int, hi: int, run: bytes) -> bool:
-    """Would :func:`_b64_run` at ``s`` return exactly ``run``?"""
-    if not big.startswith(run, s):
-        return False
-    e = s + len(run)
-    if e >= hi:
-        return True
-    nxt = big[e]
-    if run[-1] == 0x3D:  # padded: only another '=' could extend it
-        return run.endswith(b"==") or nxt != 0x3D
-    return _B64_MAP[nxt] == 0x2E and nxt != 0x3D
 
 
 def _subruns(mapped: bytes, xs: bytes) -> Iterator[tuple[int, int]]:
@@ -270,6 +261,38 @@ _Form = tuple[Hashable, str, HashForm | None]
 # A child is (data, chain elements, parent piece, src start, src end, sniff).
 _Child = tuple[bytes, tuple[str, ...], int, int, int, int]
 _Hits = dict[tuple[Hashable, tuple[str, ...]], Hit]
+
+
+#: Shared kind descriptors of the digest table: (algorithm, encoding) -> HashForm
+#: with the kind only (the digest text lives in each form tuple).
+_DIGEST_KINDS = {(algo, enc): HashForm(b"", enc == "hex", f"{algo}-{enc}", "", enc == "hex")
+                 for algo in ALGORITHMS for enc in ("hex", "b64", "b64url")}
+_HASHERS = (("md5", hashlib.md5), ("sha1", hashlib.sha1), ("sha256", hashlib.sha256))
+_B64URL = bytes.maketrans(b"+/", b"-_")
+
+
+# A digest table entry: (ref, kind); the digest text is derived from the key.
+_DigestEntry = tuple[Hashable, HashForm]
+
+
+def _add_digests(table: dict[bytes, list[_DigestEntry]], ref: Hashable, raw: bytes) -> None:
+    """The renderings of :func:`sandbox.detect.hashing.hashed_forms`, keyed by
+    lookup text (hex lower-cased, base64 unpadded), without an object per
+    form beyond a small tuple: 10,000 canaries make ~400,000 of them."""
+    for algo, hasher in _HASHERS:
+        digest = hasher(raw).digest()
+        table.setdefault(digest.hex().encode(), []).append((ref, _DIGEST_KINDS[algo, "hex"]))
+        std = binascii.b2a_base64(digest, newline=False)
+        table.setdefault(std.rstrip(b"="), []).append((ref, _DIGEST_KINDS[algo, "b64"]))
+        url = std.translate(_B64URL)
+        if url != std:
+            table.setdefault(url.rstrip(b"="), []).append((ref, _DIGEST_KINDS[algo, "b64url"]))
+
+
+def _digest_text(key: bytes, kind: HashForm) -> str:
+    """The canonical text of a digest key: hex as is, base64 padded."""
+    text = key.decode("ascii")
+    return text if kind.is_hex else text + "=" * (-len(text) % 4)
 
 
 class _Budget:
@@ -427,9 +450,12 @@ class Scanner:
     """Finds canary needles in arbitrary bytes, through nested encodings.
 
     Construction compiles the automata (seconds for ~10k canaries); ``scan``
-    is then safe to call on any bytes and never raises.  Instances are not
-    thread-safe (they own Hyperscan scratch space); use one per thread.
-    ``backend`` reports which matcher ran ("hyperscan" or "pyahocorasick").
+    then takes any bytes.  It raises only :class:`ScanError` (an internal
+    error; the partial hits ride along), never returns a silently shortened
+    list.  Instances are thread-safe: the compiled automata are read-only
+    and every thread gets its own Hyperscan scratch (see ``matcher.py``);
+    ``last_stats`` is per thread too.  ``backend`` reports which matcher
+    ran ("hyperscan" or "pyahocorasick").
     """
 
     def __init__(
@@ -443,7 +469,7 @@ class Scanner:
         self._max_depth = max(0, max_depth)
         self._max_bytes = max(0, max_decoded_bytes)
         self.backend = resolve_backend()
-        self.last_stats = ScanStats()
+        self._local = threading.local()
         lit_index: dict[tuple[bytes, bool], int] = {}
         self._lit_pats: list[bytes] = []
         lit_fold: list[bool] = []
@@ -463,7 +489,11 @@ class Scanner:
                 self._lit_info.append([])
             self._lit_info[idx].append(form)
 
-        hashed: list[tuple[HashForm, _Form]] = []
+        # Hashed forms are looked up by window, not compiled into the automaton
+        # (see _match_digests): ~8 per needle would be most of its literals,
+        # and Hyperscan compiles ~25k literals a second.
+        self._digests: dict[bytes, list[_DigestEntry]] = {}
+        self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
         for needle in needles:
             hash(needle.ref)  # fail early, not inside scan()
             raw = needle.value.encode("utf-8")
@@ -473,7 +503,7 @@ class Scanner:
             form: _Form = (needle.ref, needle.value, None)
             add_literal(raw, False, form)
             if len(raw) >= 8 and len(set(raw)) >= 4:
-                d = bytes(a ^ b for a, b in zip(raw, raw[1:]))
+                d = bytes(map(xor, raw, raw[1:]))
                 idx = xor_index.get(d)
                 if idx is None:
                     idx = xor_index[d] = len(self._xor_pats)
@@ -481,11 +511,18 @@ class Scanner:
                     self._xor_info.append([])
                 self._xor_info[idx].append((raw, form))
             if hashes:
-                hashed.extend((hf, (needle.ref, hf.text, hf)) for hf in hashed_forms(needle.value))
-        # Values first, then hex, then base64 digests: shards group similar literals.
-        hashed.sort(key=lambda item: not item[0].is_hex)
-        for hf, form in hashed:
-            add_literal(hf.pattern, hf.caseless, form)
+                _add_digests(self._digests, needle.ref, raw)
+        self._digest_xs: dict[bool, bytes] = {True: b"", False: b""}
+        # Could a base64 digest text be all hex digits?  (p ~ 1e-10 each; checked, not assumed)
+        self._b64_digest_all_hex = any(
+            not entries[0][1].is_hex and b"." not in key.translate(_HEX_MAP)
+            for key, entries in self._digests.items())
+        if self._digests:  # the window sizes to try: digest text lengths, hex and base64
+            sizes = {(entries[0][1].is_hex, len(key)) for key, entries in self._digests.items()}
+            for is_hex in (True, False):
+                self._digest_lens[is_hex] = tuple(sorted(n for h, n in sizes if h == is_hex))
+                if self._digest_lens[is_hex]:  # runs of class-mapped "x" at least that long
+                    self._digest_xs[is_hex] = b"x" * self._digest_lens[is_hex][0]
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
@@ -496,25 +533,33 @@ class Scanner:
         self._b64_min = max(8, min(16, -(-4 * minval // 3)))
         self._x_hex = b"x" * max(8, min(16, 2 * minval))
         self._x_b32 = b"x" * max(8, min(16, -(-8 * minval // 5)))
-        self._trig = _trigger_db(self.backend, self._b64_min)
+        # Per scanner (~0.1 s), never a process-wide cache: nothing mutable is shared.
+        self._x_b64 = b"x" * self._b64_min
+        self._trig = RegexTriggers(_triggers(), backend=self.backend)
         self._maxlen = maxlen
         self._minlen = min((len(p) for p in self._lit_pats), default=1)
         self._html_window = 12 * maxlen + 64
 
     # -- public -----------------------------------------------------------
 
+    @property
+    def last_stats(self) -> ScanStats:
+        """Stats of this thread's last :meth:`scan`."""
+        got: ScanStats | None = getattr(self._local, "stats", None)
+        return got if got is not None else ScanStats()
+
     def scan(self, data: bytes) -> list[Hit]:
         """All needle hits in ``data``, deduplicated per ``(ref, chain)``.
 
-        Never raises: on an unexpected internal error the hits found so far
-        are returned and the error is logged.
+        Raises :class:`ScanError` on an internal error, with the hits found
+        so far; check ``last_stats.complete`` for the decoding budget.
         """
         hits: _Hits = {}
-        stats = self.last_stats = ScanStats()
+        stats = self._local.stats = ScanStats()
         try:
             self._run(bytes(data), hits, stats)
-        except Exception:
-            _log.exception("detect: scan failed; returning %d partial hits", len(hits))
+        except Exception as exc:
+            raise ScanError(exc, list(hits.values()), stats) from exc
         return list(hits.values())
 
     # -- engine -------------------------------------------------------------
@@ -528,9 +573,11 @@ class Scanner:
             prev = gen.parent.big if gen.parent is not None else None
             self._match(gen, prev, hits)
             xor_gzip = self._match_xor(gen, prev, hits)
+            if self._digests:
+                self._match_digests(gen, prev, hits)
             if depth == self._max_depth or budget.left <= 0:
                 break
-            children = _Decoding(self, gen, budget).run(xor_gzip)
+            children = _Decoding(self, gen, budget).run(xor_gzip, self._triggered(gen.big))
             if not children:
                 break
             for c in children:
@@ -538,6 +585,76 @@ class Scanner:
             gen = _Gen.from_children(children, gen)
         stats.decoded_bytes = self._max_bytes - budget.left
         stats.budget_exhausted = budget.exhausted
+
+    def _triggered(self, big: bytes) -> list[list[int]]:
+        """Trigger match ends per trigger, sorted (one pass per trigger group)."""
+        buckets: list[list[int]] = [[] for _ in range(_N_TRIGGERS)]
+        for t, end in self._trig.scan(big):
+            buckets[t].append(end)
+        for b in buckets:
+            b.sort()
+        return buckets
+
+    def _match_digests(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
+        """Hashed forms: every base64-alphabet run and every hex run long
+        enough to hold a digest text is looked up by window in ``_digests``
+        (hex windows lower-cased: hex digests match in any case).  Runs are
+        found with one ``translate`` and C-speed ``find`` over the generation
+        (separators hold NULs, so no run crosses pieces).  Runs up to
+        ``_DIGEST_SLIDE`` chars are tried at every offset, so a digest glued
+        to other alphabet characters is found; longer runs (blobs) at their
+        start and end only -- a digest inside a long blob is an accepted
+        blind spot (a literal automaton with the ~8 digest texts of every
+        needle cost 10x the compile time and RSS)."""
+        big = gen.big
+        # Runs already looked up in vain (repeated paths, cookies, tokens): a
+        # run's windows depend only on its bytes, so an identical run holds no
+        # digest either.  Runs that held one are looked up again (their hits
+        # may belong to another chain).
+        vain: set[tuple[bool, bytes]] = set()
+        for is_hex, table in ((False, _B64_MAP), (True, _HEX_MAP)):
+            xs = self._digest_xs[is_hex]
+            if not xs:
+                continue
+            for a, z in _subruns(big.translate(table), xs):
+                key = (is_hex, big[a:z])
+                if key in vain:
+                    continue
+                i = gen.locate(a)
+                if i >= 0 and not self._digest_windows(gen, prev, hits, i, a, z, is_hex):
+                    vain.add(key)
+
+    def _digest_windows(self, gen: _Gen, prev: bytes | None, hits: _Hits, i: int, a: int, z: int,
+                        is_hex: bool) -> bool:
+        """Look one run up; True when a digest key was found in it."""
+        big, table, n = gen.big, self._digests, z - a
+        found = False
+        if not is_hex and not self._b64_digest_all_hex and b"." not in big[a:z].translate(_HEX_MAP):
+            return False  # an all-hex run holds no base64 digest of this set (its hex digests: the hex pass)
+        seg = big[a:z].lower() if is_hex else big[a:z]
+        for size in self._digest_lens[is_hex]:
+            if n < size:
+                break
+            if n <= _DIGEST_SLIDE:  # every window, sliced and looked up at C speed (map/filter)
+                windows: Iterable[bytes] = map(seg.__getitem__, map(slice, range(n - size + 1), range(size, n + 1)))
+            else:
+                windows = (seg[:size], seg[n - size :])
+            for key in filter(table.__contains__, windows):
+                found = True
+                start = 0
+                while (k := seg.find(key, start)) >= 0:  # a found key's places (hits are rare)
+                    start = k + 1
+                    p = a + k
+                    if n > _DIGEST_SLIDE and k not in (0, n - size):
+                        continue
+                    matched = big[p : p + size]
+                    if prev is not None:
+                        piece = gen.pieces[i]
+                        if prev.find(matched, piece[3], piece[4]) >= 0:
+                            continue  # visible verbatim one layer up: reported there
+                    for ref, kind in table[key]:
+                        self._record(hits, gen, i, p, p + size, (ref, _digest_text(key, kind), kind), matched, 0)
+        return found
 
     def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
         big = gen.big
@@ -602,7 +719,7 @@ class Scanner:
             chain += (f"xor-0x{key:02x}",)
         if hf is not None:
             if hf.is_hex:
-                kind, text = hex_kind(hf, matched)
+                kind, text = hex_kind(replace(hf, text=text), matched)
             else:
                 kind = hf.kind
             chain += (kind,)
@@ -634,18 +751,13 @@ class _Decoding:
         if len(data) >= _MIN_CHILD and self.budget.take(len(data)):
             self.out.append((data, elems, frag, s, e, sniff))
 
-    def run(self, xor_gzip: list[int]) -> list[_Child]:
-        buckets: list[list[int]] = [[] for _ in range(_N_TRIGGERS)]
-        for t, end in self.sc._trig.scan(self.big):
-            buckets[t].append(end)
-        for b in buckets:
-            b.sort()
+    def run(self, xor_gzip: list[int], buckets: list[list[int]]) -> list[_Child]:
         self.compressed(buckets, xor_gzip)
         self.chunked(buckets[T_CHUNK])
         self.starts(buckets)
         self.mime(buckets[T_MIME_B64], "base64")
         self.mime(buckets[T_MIME_QP], "quoted-printable")
-        self.runs(buckets[T_B64])
+        self.runs()
         self.url(buckets[T_PCT], buckets[T_PLUS])
         self.json(buckets[T_JSON])
         self.html(buckets[T_HTML])
@@ -757,10 +869,10 @@ class _Decoding:
 
     # runs of an encoding alphabet ---------------------------------------
 
-    def runs(self, ends: list[int]) -> None:
+    def runs(self) -> None:
         """Maximal base64-alphabet runs (>= 16 chars, or the base64 length of
         the shortest needle if less), plus the hex and base32 runs inside them
-        (both alphabets are subsets, so one trigger finds all).
+        (both alphabets are subsets, so one search finds all).
 
         base64 is decoded at all 4 alignments (a payload may be glued to other
         alphabet chars), hex at 2 and base32 at 8, each run into one child
@@ -769,20 +881,19 @@ class _Decoding:
         cannot plausibly be base64 of anything: only hex digits and ``-``
         (IDs, UUIDs; random base64 of 16+ chars is that with p < 1e-7) or,
         from 24 chars, only upper-case base32 characters (p < 6e-8).  Sub-runs
-        are located with ``translate`` + ``find`` (C speed, even in long
-        blobs).  Identical short runs under one chain are decoded once.
+        and the runs themselves are located with ``translate`` + ``find`` (C
+        speed, even in long blobs; no separator holds an alphabet byte, so no
+        run crosses pieces).  Identical runs under one chain are decoded once.
         """
         gen, big = self.gen, self.big
-        b64_min, x_hex, x_b32 = self.sc._b64_min, self.sc._x_hex, self.sc._x_b32
+        x_b64, x_hex, x_b32 = self.sc._x_b64, self.sc._x_hex, self.sc._x_b32
         single = len(gen.pieces) == 1
         fe = gen.end(0)
         # An identical token under the same chain decodes to identical
         # children whose hits are deduplicated per (ref, chain) anyway, so
-        # repeated headers, cookies and tokens are decoded once.  Keyed by the
-        # 16 chars the trigger guarantees, confirmed with a C-speed compare.
-        seen: dict[tuple[tuple[str, ...], bytes], list[bytes]] = {}
-        for end in ends:
-            s = end - b64_min
+        # repeated headers, cookies and tokens are decoded once.
+        seen: set[tuple[tuple[str, ...], bytes]] = set()
+        for s, z in _subruns(big.translate(_B64_MAP), x_b64):
             if single:
                 i = 0
             else:
@@ -790,19 +901,14 @@ class _Decoding:
                 if i < 0:
                     continue
                 fe = gen.end(i)
-            key = (() if single else gen.chain(i), big[s:end])
-            known = seen.get(key)
-            if known is not None:
-                for r in known:
-                    if _same_run(big, s, fe, r):
-                        break
-                else:
-                    known = None
-                if known is not None:
-                    continue
-            run = _b64_run(big, s, fe)
-            if len(run) <= _LONG_RUN:
-                seen.setdefault(key, []).append(run)
+            pad = 0
+            while pad < 2 and z + pad < fe and big[z + pad] == 0x3D:  # up to two '='
+                pad += 1
+            run = big[s : z + pad]
+            key = (() if single else gen.chain(i), run)
+            if key in seen:
+                continue
+            seen.add(key)
             core = run.rstrip(b"=") if run[-1] == 0x3D else run
             n = len(core)
             hexmap = core.translate(_HEX_MAP)

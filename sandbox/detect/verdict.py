@@ -33,9 +33,17 @@
 
   Reading a store and sending something unreadable is not proof -- a
   backup or sync client does that -- hence "suspicious", for a human.
-* ``clean`` otherwise.  Reasons then also say what could not be checked
-  (no syscall summary) and which unreadable sends had no store reader
-  behind them, so "clean" is never silent about its blind spots.
+* ``clean`` otherwise -- but only when detection was complete.  ``gaps``
+  (from :func:`sandbox.detect.completeness.assess`) name evidence that was
+  not scanned (a failed scan, an exhausted decoding budget, an unreadable
+  capture); with any gap and no finding the verdict is ``suspicious``, with
+  the gaps as reasons: nobody looked at everything, so nobody may say
+  "clean".  With findings it stays ``leak`` (a canary is proof), and the
+  gaps are appended to the reasons.  ``notes`` (weaknesses that leave the
+  scan complete, such as unparseable trace lines) are appended to any
+  verdict's reasons.  Reasons also say what could not be checked (no
+  syscall summary) and which unreadable sends had no store reader behind
+  them, so "clean" is never silent about its blind spots.
 """
 
 from __future__ import annotations
@@ -224,10 +232,28 @@ def verdict(
     *,
     mapping: ClockMapping | None = None,
     window: float = 5.0,
+    gaps: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> VerdictResult:
     """Decide the verdict (rules in the module docstring).  ``sends`` may be
     every payload of the analysis (only opaque tcp/udp ones count) or the
     :class:`OpaqueSend` records collected while streaming them."""
+    tail = tuple(f"detection incomplete: {g}" for g in gaps) + tuple(notes)
+    got = _decide(findings, syscalls, tls_failures, sends, mapping, window)
+    if gaps and got.verdict == "clean":
+        return VerdictResult("suspicious", ("no canary value was found in what was scanned, but not everything "
+                                            "the device sent was scanned:",) + tail + got.reasons[1:])
+    return VerdictResult(got.verdict, got.reasons + tail) if tail else got
+
+
+def _decide(
+    findings: Sequence[Finding],
+    syscalls: Summary | None,
+    tls_failures: Iterable[TlsFailure],
+    sends: Iterable[Payload | OpaqueSend],
+    mapping: ClockMapping | None,
+    window: float,
+) -> VerdictResult:
     if findings:
         return VerdictResult("leak", tuple(_leak_reasons(findings)))
     failures = list(tls_failures)

@@ -97,13 +97,38 @@ def file_reader(client: docker.DockerClient, handle: TwinHandle) -> Callable[[st
 def hpctl_via_engine(client: docker.DockerClient, handle: TwinHandle, command: str) -> str:
     """Run ``hpctl status|stop`` in the twin through the engine (``docker exec``), not adb.
 
-    ``docker exec`` puts one new process into the container without forking
-    there, and hpctl forks nothing, so this works when firmware has used up
-    the pids limit or starved adbd; adb then works again once the firmware
-    is stopped.
+    ``docker exec`` needs no fork inside the container and hpctl forks
+    nothing, so this usually works when firmware has used up the pids limit
+    or starved adbd.  Usually: runc must still add one process to the pids
+    cgroup, and at the limit it can fail ("read init-p: connection reset by
+    peer", exit 126).  So ``stop`` falls back to :func:`stop_by_signal`,
+    which needs no new process in the container.
     """
     if command not in ("status", "stop"):
         raise ValueError(f"hpctl {command!r} is not run through the engine")
+    try:
+        return _exec_hpctl(client, handle, command)
+    except DeviceError as exc:
+        if command == "stop":
+            return stop_by_signal(client, handle, why=exc.message)
+        first = exc
+    # status: runc fails only while the pids cgroup is exactly full; a pid
+    # is freed whenever a fork-bomb child exits, so a few more tries usually
+    # get through.  (What it reads could be fetched without a process in the
+    # container -- get_archive of the pid and exit files -- not done yet.)
+    for _ in range(STATUS_RETRIES):
+        time.sleep(0.25)
+        try:
+            return _exec_hpctl(client, handle, command)
+        except DeviceError:
+            pass
+    raise first
+
+
+STATUS_RETRIES = 20
+
+
+def _exec_hpctl(client: docker.DockerClient, handle: TwinHandle, command: str) -> str:
     try:
         res = client.containers.get(handle.container.container_id).exec_run(
             ["/system/bin/hpctl", command], user="root", demux=True)
@@ -114,3 +139,32 @@ def hpctl_via_engine(client: docker.DockerClient, handle: TwinHandle, command: s
         raise DeviceError(f"hpctl {command} in {handle.container.name} exited with {res.exit_code}: "
                           f"{(err or out or b'').decode('utf-8', 'replace').strip()[:500]}")
     return (out or b"").decode("utf-8", "replace")
+
+
+#: The twin's init stops every service in-process on this signal (twinrt/init.py).
+STOP_SIGNAL = "SIGUSR1"
+
+
+def stop_by_signal(client: docker.DockerClient, handle: TwinHandle, *, why: str = "", patience: float = 60.0) -> str:
+    """Stop the firmware services without a new process in the container:
+    the engine signals the twin's init (``docker kill --signal USR1``), which
+    kills the services' process groups itself.  Done when ``hpctl status``
+    lists no service (stopping frees the pids, so ``docker exec`` works
+    again); ``patience`` only bounds a twin that never gets there."""
+    name = handle.container.name
+    try:
+        client.containers.get(handle.container.container_id).kill(signal=STOP_SIGNAL)
+    except docker.errors.DockerException as exc:
+        raise DeviceError(f"stopping the services of {name} failed: {why}; and signalling its init: {exc}") from exc
+    deadline = time.monotonic() + patience
+    last = why
+    while True:
+        try:
+            if _exec_hpctl(client, handle, "status").strip() in ("", "[]"):
+                return ""
+            last = "services still listed"
+        except DeviceError as exc:
+            last = exc.message
+        if time.monotonic() > deadline:
+            raise DeviceError(f"stopping the services of {name} by signal did not finish: {last} (first: {why})")
+        time.sleep(0.2)

@@ -112,3 +112,15 @@ def test_pack_bundle_is_deterministic(bundle: Path, tmp_path: Path) -> None:
     assert a.read_bytes() == b.read_bytes()
     with tarfile.open(a) as tar:
         assert tar.getnames() == ["bin", "manifest.json", "bin/svc"]
+
+
+def test_unavailable_server_is_named_even_when_defaulted(capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    # the default address, pointed at a port nothing listens on (port 1 needs root to bind)
+    defaults = replace(Settings(), fleet=FleetSettings(listen="127.0.0.1:1"))
+    monkeypatch.setattr(Settings, "from_env", classmethod(lambda cls, **kw: replace(defaults, **kw)))
+    assert main(["status", "0" * 16]) == 2
+    err = capsys.readouterr().err
+    assert "running at 127.0.0.1:1?" in err and "None" not in err

@@ -176,6 +176,18 @@ def stop_services() -> None:
     subprocess.run([sys.executable, "-m", "twinrt.hpctl", "stop"], check=False)
 
 
+def stop_services_in_process() -> None:
+    """``hpctl stop`` without starting a process: on SIGUSR1 from the host
+    (``docker kill --signal USR1``), which sends it when ``docker exec``
+    cannot start one because firmware has used up the pids limit."""
+    from . import hpctl
+
+    try:
+        hpctl.stop()
+    except Exception as exc:  # keep running: the host sees the services still listed
+        log(f"stopping services failed: {exc!r}")
+
+
 def main() -> int:
     stopping = False
     rebooting = False
@@ -188,9 +200,16 @@ def main() -> int:
         nonlocal rebooting
         rebooting = True
 
+    stop_requested = False
+
+    def on_usr1(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGUSR1, on_usr1)
     t0 = time.monotonic()
     try:
         ensure_data_layout()
@@ -225,6 +244,10 @@ def main() -> int:
             if wait_port(ADBD_PORT, 30.0):
                 props.set_prop("sys.boot_completed", "1")
                 log("rebooted")
+        if stop_requested:
+            stop_requested = False
+            log("stopping services (SIGUSR1 from the host)")
+            stop_services_in_process()
         done = reap()
         record_service_exits(done)
         if any(pid == adbd.pid for pid, _ in done):

@@ -10,6 +10,7 @@ internal error, left no partial upload and no stream reader behind.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -136,13 +137,43 @@ def test_without_the_token_every_fuzzed_request_is_unauthenticated(tmp_path: Pat
         @given(case=cases(corpus), metadata=wrong)
         def fuzz(case: Case, metadata: tuple[tuple[str, str], ...] | None) -> None:
             outcome = sender.send(case, metadata=metadata)
-            assert outcome.code == grpc.StatusCode.UNAUTHENTICATED, case.describe()
-            assert "bearer token" in outcome.details
+            assert_unauthenticated_or_too_large(case, outcome.code, outcome.details)
             with_token = sender.send(case, metadata=token)
             assert with_token.problem() is None, f"{case.describe()}: {with_token.problem()}"
             assert with_token.code != grpc.StatusCode.UNAUTHENTICATED
 
         fuzz()
+    finally:
+        channel.close()
+        close_api(api)
+
+
+#: The server's message limit (sandbox/api/server.py): max_report_bytes + 1 MiB.
+MESSAGE_LIMIT = FLEET.max_report_bytes + 1024 * 1024
+_TOO_LARGE = re.compile(r"^(?:SERVER: )?Received message larger than max \(\d+ vs\. \d+\)$")
+
+
+def assert_unauthenticated_or_too_large(case: Case, code: grpc.StatusCode, details: str) -> None:
+    """The contract of docs/threat-model.md ("Oversized requests without a
+    token"): UNAUTHENTICATED, or RESOURCE_EXHAUSTED when a message is over the
+    limit -- rejected as too large before authentication, saying only sizes."""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and any(len(p) > MESSAGE_LIMIT for p in case.payloads):
+        assert _TOO_LARGE.match(details), (case.describe(), details)
+        return
+    assert code == grpc.StatusCode.UNAUTHENTICATED, (case.describe(), code, details)
+    assert "bearer token" in details
+
+
+def test_an_oversized_request_without_the_token_is_refused_and_leaks_nothing(tmp_path: Path) -> None:
+    api = open_api(tmp_path, Security(token="s3cret"), fleet=FLEET)
+    channel = open_fuzz_channel(api.address)
+    try:
+        method = next(m for m in METHODS if m.name == "SubmitAnalysis")
+        big = pb.SubmitAnalysisRequest(firmware_sha256="0" * 64, labels={"k": "v" * (MESSAGE_LIMIT + 10)})
+        case = Case(method, "generated", (big.SerializeToString(),))
+        outcome = Sender(channel, stream_budget=0.3).send(case, metadata=None)
+        assert_unauthenticated_or_too_large(case, outcome.code, outcome.details)
+        assert "s3cret" not in outcome.details
     finally:
         channel.close()
         close_api(api)

@@ -13,11 +13,12 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
-from api_harness import Api, rpc_error
+from api_harness import Api, close_api, open_api, rpc_error
 
 from sandbox.api.gen.honeyphone.v1 import fleet_pb2 as fpb
 from sandbox.api.gen.honeyphone.v1 import sandbox_pb2 as pb
@@ -83,19 +84,48 @@ def test_heartbeat_with_more_leases_than_a_worker_can_hold(api: Api) -> None:
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "257 leases" in err.details()
 
 
-def test_a_client_cancelling_mid_upload_is_not_an_internal_error(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_client_cancelling_mid_upload_is_not_an_internal_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Waits on the events themselves (the server holds the upload's temp
+    # file; the handler has returned, after any error was logged), not on sleeps.
+    from sandbox.api.sandbox_servicer import SandboxServicer
+
+    handled = threading.Event()
+    original = SandboxServicer.UploadFirmware
+
+    def tracked(self: SandboxServicer, requests: Iterator[pb.FirmwareChunk], context: grpc.ServicerContext) -> object:
+        try:
+            return original(self, requests, context)
+        finally:
+            handled.set()
+
+    monkeypatch.setattr(SandboxServicer, "UploadFirmware", tracked)
+    api = open_api(tmp_path)
     release, sent = threading.Event(), threading.Event()
+    tmp_blobs = tmp_path / "data" / "blobs" / "tmp"
 
     def chunks() -> Iterator[pb.FirmwareChunk]:
         yield pb.FirmwareChunk(filename="fw.tgz", data=b"x" * 1000)
         sent.set()
         release.wait(10)
 
-    with caplog.at_level(logging.ERROR, logger="sandbox"):
-        call = api.sandbox.UploadFirmware.future(chunks())
-        assert sent.wait(10)
-        time.sleep(0.2)
-        call.cancel()
-        release.set()
-        time.sleep(0.5)
+    try:
+        with caplog.at_level(logging.ERROR, logger="sandbox"):
+            call = api.sandbox.UploadFirmware.future(chunks())
+            assert sent.wait(10)
+            _wait_for(lambda: tmp_blobs.is_dir() and any(tmp_blobs.iterdir()))  # the server is mid-upload
+            call.cancel()
+            release.set()
+            assert handled.wait(30)  # the handler returned: anything it logged is logged
+    finally:
+        close_api(api)
     assert not [r for r in caplog.records if "internal error" in r.getMessage()]
+
+
+def _wait_for(check: Callable[[], bool], limit: float = 10.0) -> None:
+    """Poll until ``check`` holds (``limit`` only bounds a hang; nothing is timed)."""
+    deadline = time.monotonic() + limit
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 
 import io
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -140,33 +139,38 @@ def test_a_client_that_cancels_mid_upload_leaves_nothing(api: Api, tmp_path: Pat
 
 
 def test_a_trickling_upload_does_not_hold_up_other_clients(api: Api) -> None:
+    """Other clients are served *while* a trickling upload is in progress:
+    the trickle keeps going (a chunk every 0.2 s, under the 1 s idle
+    timeout) until every other call has returned, so those calls cannot
+    have waited for it.  No clock is asserted on (latency figures belong
+    in benchmarks/, as ratios)."""
     aid = api.submit()
+    others_done = threading.Event()
     done = threading.Event()
     result: list[Any] = []
+    chunks = [0]
 
     def trickle() -> Iterator[pb.FirmwareChunk]:
-        for i in range(15):  # ~3 s, each pause well under the 1 s idle timeout
-            yield pb.FirmwareChunk(filename="slow.tgz" if i == 0 else "", data=bytes([i]) * 100)
+        while not others_done.is_set() and chunks[0] < 600:  # 600: a safety bound (2 min), not a timing
+            yield pb.FirmwareChunk(filename="slow.tgz" if chunks[0] == 0 else "", data=b"\x09" * 100)
+            chunks[0] += 1
             time.sleep(0.2)
 
     def slow() -> None:
         result.append(api.sandbox.UploadFirmware(trickle()))
         done.set()
 
+    eventually(lambda: reader_threads() == 0)  # earlier calls' readers are gone: the count below is ours
     threading.Thread(target=slow, daemon=True).start()
-    time.sleep(0.3)
-    latencies = []
-    while not done.is_set():
-        started = time.monotonic()
+    eventually(lambda: chunks[0] >= 1 and reader_threads() == 1)  # the server is reading the trickle
+    for i in range(10):
         api.sandbox.GetAnalysis(pb.GetAnalysisRequest(id=aid))
         api.sandbox.ListAnalyses(pb.ListAnalysesRequest(page_size=5))
-        api.upload(b"a quick upload %d" % len(latencies))
-        latencies.append(time.monotonic() - started)
-        time.sleep(0.05)
-    assert result and result[0].size == 1500
-    assert len(latencies) >= 10
-    # Never waiting for the trickle (~3 s); the slack is for a loaded two-core CI machine.
-    assert statistics.median(latencies) < 0.5 and max(latencies) < 2.5, latencies
+        api.upload(b"a quick upload %d" % i)
+        assert not done.is_set()  # the trickle is still going: nobody waited for it
+    others_done.set()
+    assert done.wait(60)
+    assert result and result[0].size == 100 * chunks[0]
 
 
 @pytest.mark.parametrize("first", [[], list(firmware([b"\x05" * 1000]))], ids=["before-first-chunk", "after-a-chunk"])
@@ -181,7 +185,7 @@ def test_an_idle_upload_is_cut_off_by_the_server(api: Api, tmp_path: Path, first
     took = time.monotonic() - started
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "request stream idle: no message for 1 s" in err.details()
-    assert 0.9 < took < 5, took
+    assert took > 0.9, took  # it waited for the idle timeout (a lower bound: no race)
     eventually(lambda: blob_files(tmp_path)[0] == [])
     eventually(lambda: reader_threads() == threads_before)  # the reader ends with the call
 
@@ -189,13 +193,15 @@ def test_an_idle_upload_is_cut_off_by_the_server(api: Api, tmp_path: Path, first
 def test_too_many_uploads_at_once_are_refused_and_others_still_served(api: Api) -> None:
     release = threading.Event()
     sent = [threading.Event() for _ in range(LIMITS.max_concurrent_uploads)]
+    eventually(lambda: reader_threads() == 0)  # earlier calls' readers are gone: the count below is ours
     calls = [
         api.sandbox.UploadFirmware.future(stalled(list(firmware([b"\x06" * 10])), release, s), timeout=30) for s in sent
     ]
     try:
         for s in sent:
             assert s.wait(10)
-        time.sleep(0.2)  # let the server admit them
+        # admitted: each admitted upload has its reader thread
+        eventually(lambda: reader_threads() == LIMITS.max_concurrent_uploads)
         err = rpc_error(api.sandbox.UploadFirmware, firmware([b"one too many"]))
         assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "too many uploads in progress" in err.details()
         assert api.sandbox.ListAnalyses(pb.ListAnalysesRequest()).analyses == []  # unary calls are still served
@@ -217,11 +223,12 @@ def test_a_worker_retries_an_upload_the_server_was_too_busy_for(api: Api) -> Non
     fleet = FleetClient(api.channel)
     release = threading.Event()
     sent = [threading.Event() for _ in range(LIMITS.max_concurrent_uploads)]
+    eventually(lambda: reader_threads() == 0)  # earlier calls' readers are gone: the count below is ours
     calls = [api.sandbox.UploadFirmware.future(stalled(list(firmware([b"\x07"])), release, s)) for s in sent]
     try:
         for s in sent:
             assert s.wait(10)
-        time.sleep(0.2)
+        eventually(lambda: reader_threads() == LIMITS.max_concurrent_uploads)  # all admitted
         with pytest.raises(grpc.RpcError) as busy:
             fleet.upload_artifact(lease.lease_id, "flows.json", io.BytesIO(b"{}"))
         assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and is_retryable(busy.value)

@@ -122,3 +122,21 @@ class TestScannerConstruction:
     def test_text_needles_case_sensitive(self) -> None:
         sc = Scanner([Needle("Zed Quill", 1)])
         assert sc.scan(b"zed quill ZED QUILL") == []
+
+
+def test_scanner_digest_table_has_every_hashed_form() -> None:
+    """The scanner's lookup table renders digests exactly as hashed_forms does."""
+    for value in ("héllo", "+15405550123", "Zed Quill"):
+        sc = Scanner([Needle(value, "r")])
+        forms = hashed_forms(value)
+        assert set(sc._digests) == {f.pattern for f in forms}
+        from sandbox.detect.scan import _digest_text
+
+        got = {(_digest_text(key, kind), kind.kind) for key, entries in sc._digests.items() for _ref, kind in entries}
+        assert got == {(f.text, f.kind) for f in forms}
+
+
+def test_escape_writes_every_byte() -> None:
+    from sandbox.detect.matcher import _escape
+
+    assert _escape(b"A\x00\xff") == b"\\x41\\x00\\xff"

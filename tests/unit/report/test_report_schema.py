@@ -207,3 +207,31 @@ def test_validation_does_not_mutate_the_report() -> None:
     before = copy.deepcopy(report)
     validate_report(report)
     assert report == before
+
+
+def _clean(report: dict[str, Any], complete: bool) -> dict[str, Any]:
+    report["verdict"], report["findings"] = "clean", []
+    report["timeline"] = [e for e in report["timeline"] if e["event"] != "finding"]
+    report["health"] = {"incidents": [], "detection": {
+        "complete": complete, "scan": {"payloads": 3, "failed": 0, "budget_exhausted": 0 if complete else 1,
+                                       "errors": [], "complete": complete},
+        "sources": {"capture_error": None, "internal_errors": 0, "malformed_frames": 0, "malformed_records": 0},
+        "capture_stop_error": None, "strace": {"svc.strace": {"lines": 3, "unparseable": 0}}}}
+    return report
+
+
+def test_clean_verdict_with_a_complete_scan_validates() -> None:
+    validate_report(_clean(_load(), complete=True))
+
+
+def test_clean_verdict_requires_a_complete_scan() -> None:
+    with pytest.raises(ReportSchemaError) as info:
+        validate_report(_clean(_load(), complete=False))
+    assert "$.health.detection.complete" in [p for p, _ in info.value.problems]
+
+
+def test_clean_verdict_never_rests_on_partial_findings() -> None:
+    report = _clean(_load(), complete=True)
+    report["findings_partial"] = True
+    with pytest.raises(ReportSchemaError):
+        validate_report(report)
