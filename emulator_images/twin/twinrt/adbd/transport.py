@@ -40,7 +40,7 @@ log = logging.getLogger("twinrt.adbd")
 
 T = TypeVar("T")
 
-# Only what is implemented below; adb hosts change behaviour per feature.
+# Only what the services and sync implement; adb hosts change behaviour per feature.
 FEATURES: tuple[str, ...] = (
     "shell_v2",
     "cmd",
