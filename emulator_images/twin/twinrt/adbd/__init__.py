@@ -50,6 +50,7 @@ from .transport import (  # noqa: F401
 from .process import (  # noqa: F401
     Child,
     HANGUP_GRACE,
+    PTY_DRAIN_TIMEOUT,
     PTY_SETTLE,
     _fd_ready,
     _make_raw,
@@ -78,7 +79,6 @@ from .shellenv import (  # noqa: F401
 from .services import (  # noqa: F401
     Daemon,
     OUTPUT_CHUNK,
-    PTY_DRAIN_TIMEOUT,
     REBOOT_BIN,
     REMOUNT_BIN,
     REMOUNT_MESSAGE,

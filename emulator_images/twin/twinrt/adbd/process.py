@@ -23,8 +23,7 @@ import threading
 log = logging.getLogger("twinrt.adbd")
 
 HANGUP_GRACE = 3.0  # seconds between SIGHUP and SIGKILL of a closed stream's child
-
-
+PTY_DRAIN_TIMEOUT = 3.0  # seconds a closed raw PTY waits for its child to read pending input
 PTY_SETTLE = 0.25  # ... and how long its input must then stay empty
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from .. import adb_proto as proto
 from ..adb_proto import ProtocolError
 from .process import (
+    PTY_DRAIN_TIMEOUT,
     Child,
     _make_raw,
     _set_window_size,
@@ -42,12 +43,9 @@ ROOT_MESSAGE = "adbd is already running as root\n"
 UNROOT_MESSAGE = "unable to reset service.adb.root\n"
 REMOUNT_MESSAGE = "remount succeeded\n"
 
-
 OUTPUT_CHUNK = 256 * 1024  # read size for child output
 
-
-PTY_DRAIN_TIMEOUT = 3.0  # seconds a closed raw PTY waits for its child to read pending input
-
+# --- local sockets (adb forward) ------------------------------------------------
 
 SOCKET_SPECS = ("tcp:", "localabstract:", "localreserved:", "localfilesystem:")
 RESERVED_SOCKET_DIR = "/dev/socket/"
@@ -89,6 +87,9 @@ def connect_socket_spec(spec: str) -> socket.socket | None:
         return None
     sock.setblocking(False)
     return sock
+
+
+# --- the daemon and its services ------------------------------------------------
 
 
 class Daemon:

@@ -51,8 +51,7 @@ FEATURES: tuple[str, ...] = (
     "sendrecv_v2",
     "sendrecv_v2_dry_run_send",
 )
-
-
+# Banner properties when the prop files cannot be read.
 FALLBACK_BANNER_PROPS = {
     "ro.product.name": "honeyphone_twin",
     "ro.product.model": "Honeyphone Twin",
@@ -61,8 +60,6 @@ FALLBACK_BANNER_PROPS = {
 
 
 MAX_QUEUED_WRITES = 8  # host WRTEs not yet OKAYed; a conforming host has one
-
-
 CLOSE_GRACE = 5.0  # seconds a service gets to wind down after the host closed it
 
 
