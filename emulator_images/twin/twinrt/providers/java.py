@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from .errors import Value
 
+
 def java_string_hash(s: str) -> int:
     """``String.hashCode()``: over UTF-16 code units, 32-bit signed."""
     h = 0
