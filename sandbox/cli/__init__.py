@@ -6,8 +6,8 @@ how to fix it; the exit code for an error is 2.
 
 One module per command group: ``analyze``, ``device``, ``images``, ``fleet``
 (serve, worker, submit, status, list, cancel, report, artifacts) and
-``campaign``; ``common`` holds what they share and ``progress`` the
-progress displays.
+``campaign``; ``common`` holds what they share, ``progress`` the progress
+displays and ``farm`` the embedded farm ``campaign`` starts when none runs.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def _farm(args: argparse.Namespace, settings: Settings, versions: int, console: 
     """A ``SandboxClient`` for ``--server``, the default farm, or an embedded one."""
     from ..api.channel import open_channel
     from ..api.client import SandboxClient
-    from ..campaign.farm import default_slots, embedded_farm, listening
+    from .farm import default_slots, embedded_farm, listening
 
     address = args.server or settings.fleet.listen
     if args.server or listening(address):

@@ -1,4 +1,4 @@
-"""The runner and the embedded farm against an in-process farm with a runner faking reports."""
+"""The runner against an in-process farm with a runner faking reports."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from campaign_fakes import fake_farm, make_bundle
 
 from sandbox.api.channel import open_channel
 from sandbox.api.client import SandboxClient
-from sandbox.campaign.farm import embedded_farm, listening
 from sandbox.campaign.runner import CampaignRequest, run_campaign
 from sandbox.core.analysis import Scenario, Verdict
-from sandbox.settings import Settings
 
 
 @pytest.fixture
@@ -38,18 +36,3 @@ def test_every_version_runs_with_the_same_scenario(farm: str, tmp_path: Path) ->
     assert len(recs) == 2 and {r.scenario for r in recs} == {scenario}
     for r in c.results:
         assert Path(r.files["json"]).is_file() and r.analysis_id in Path(r.files["json"]).read_text()
-
-
-def test_embedded_farm_runs_and_removes_its_store(tmp_path: Path) -> None:
-    from workers.capacity import docker_answers
-
-    settings = Settings(data_dir=tmp_path / "data")
-    if not docker_answers(settings):
-        pytest.skip("the embedded worker needs Docker to answer")
-    b = make_bundle(tmp_path, "5.4.0")
-    with embedded_farm(settings, 1, runner="campaign_fakes:make_runner") as address:
-        assert listening(address)
-        c = run_campaign(SandboxClient(open_channel(address)), CampaignRequest((b,), Scenario(hours=2)))
-    assert c.exit_code == 0 and c.candidates[0].verdict == Verdict.CLEAN
-    assert not listening(address)
-    assert list((tmp_path / "data" / "campaign" / "farms").iterdir()) == []
