@@ -64,7 +64,6 @@ from sandbox.detect.sources import Payload
 from sandbox.network.logs import TlsFailure, split_hostport
 
 if TYPE_CHECKING:
-    from sandbox.core.analysis import Verdict
     from sandbox.monitor.summary import ProcessInfo, StoreReader, Summary
 
 __all__ = ["MIN_OPAQUE_BYTES", "OPAQUE_RATIO", "OpaqueSend", "VerdictResult", "opaque_reason", "verdict"]
@@ -88,12 +87,6 @@ class VerdictResult:
 
     def to_dict(self) -> dict[str, object]:
         return {"verdict": self.verdict, "reasons": list(self.reasons)}
-
-    def as_core(self) -> Verdict:
-        """The same verdict as ``sandbox.core.analysis.Verdict``."""
-        from sandbox.core.analysis import Verdict
-
-        return Verdict(self.verdict)
 
 
 def _entropy(data: bytes) -> float:

@@ -57,7 +57,7 @@ def test_any_finding_is_a_leak() -> None:
                 T0, "flows", "f1")
     findings = detect(cs, [p], ClockMapping.identity(), None)
     result = verdict(findings, trace(), [pinned(T0 + 10.2)])
-    assert result.verdict == "leak" and result.as_core() is Verdict.LEAK
+    assert result.verdict == "leak" and Verdict(result.verdict) is Verdict.LEAK
     assert "canary leak finding" in result.reasons[0]
     assert any("contact c0000 number" in r and "c.example" in r for r in result.reasons)
     assert result.to_dict()["verdict"] == "leak"
@@ -226,4 +226,4 @@ def test_no_syscall_summary_is_clean_and_says_what_was_not_checked() -> None:
 def test_nothing_at_all_is_clean() -> None:
     result = verdict([], summarize([]))
     assert (result.verdict, result.reasons) == ("clean", ("no canary value was found in the captured traffic",))
-    assert result.as_core() is Verdict.CLEAN
+    assert Verdict(result.verdict) is Verdict.CLEAN

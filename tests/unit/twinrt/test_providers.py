@@ -1,4 +1,4 @@
-"""providers.py: AOSP schemas at AOSP paths, URI logic, Java semantics.
+"""twinrt.providers: AOSP schemas at AOSP paths, URI logic, Java semantics.
 
 Runs the twin runtime against a temporary TWIN_ROOT.
 """

@@ -13,8 +13,8 @@ import pytest
 from sandbox.api.channel import open_channel
 from sandbox.api.fleet_client import FleetClient
 from sandbox.api.server import Security, start_server
+from sandbox.bundle.pack import pack_bundle
 from sandbox.cli import main
-from sandbox.cli_fleet import pack_bundle
 from sandbox.orchestrator.memory_store import MemoryStore
 from sandbox.orchestrator.runtime import Orchestrator
 from sandbox.settings import FleetSettings, Settings

@@ -21,35 +21,26 @@ from typing import Any
 
 from rich.console import Console
 
-from .cli_fleet import _client_options, _client_security, add_scenario_options, rpc_errors
-from .core.analysis import Scenario
-from .errors import HoneyphoneError
-from .settings import Settings
-
-
-def _ensure_images(settings: Settings, console: Console) -> None:
-    from .cli_progress import spinner
-    from .containers.engine import docker_client
-    from .images import ImageBuilder
-
-    for name in ("twin", "fakenet"):
-        with spinner(console, f"image {name}") as update:
-            ImageBuilder(settings, docker_client(settings), progress=update).build(name)
+from ..core.analysis import Scenario
+from ..errors import HoneyphoneError
+from ..settings import Settings
+from .common import add_scenario_options, client_options, client_security, ensure_image, rpc_errors
 
 
 @contextmanager
 def _farm(args: argparse.Namespace, settings: Settings, versions: int, console: Console) -> Iterator[Any]:
     """A ``SandboxClient`` for ``--server``, the default farm, or an embedded one."""
-    from .api.channel import open_channel
-    from .api.client import SandboxClient
-    from .campaign.farm import default_slots, embedded_farm, listening
+    from ..api.channel import open_channel
+    from ..api.client import SandboxClient
+    from .farm import default_slots, embedded_farm, listening
 
     address = args.server or settings.fleet.listen
     if args.server or listening(address):
         console.print(f"farm: {address}")
-        yield SandboxClient(open_channel(address, _client_security(args)))
+        yield SandboxClient(open_channel(address, client_security(args)))
         return
-    _ensure_images(settings, console)
+    for name in ("twin", "fakenet"):
+        ensure_image(settings, name, console)
     slots = args.slots or default_slots(versions, settings)
     with embedded_farm(settings, slots) as local:
         console.print(f"farm: none at {address}; embedded orchestrator at {local} with a {slots}-slot local worker")
@@ -66,7 +57,7 @@ class _Bars:
         self._lock = threading.Lock()
 
     def __call__(self, label: str, ev: Any) -> None:
-        from .core.analysis import Stage
+        from ..core.analysis import Stage
 
         with self._lock:
             if label not in self._tasks:
@@ -82,8 +73,8 @@ class _Bars:
 
 
 def _print_results(campaign: Any, junit: Path | None, html: Path | None) -> None:
-    from .campaign.diff import diff_campaign, render_diffs
-    from .campaign.table import render_table
+    from ..campaign.diff import diff_campaign, render_diffs
+    from ..campaign.table import render_table
 
     s = campaign.scenario
     print(f"campaign {campaign.campaign_id}: {len(campaign.results)} version(s), {s.hours:g} device hours, "
@@ -111,9 +102,9 @@ def _print_results(campaign: Any, junit: Path | None, html: Path | None) -> None
 
 @rpc_errors
 def cmd_campaign(args: argparse.Namespace, settings: Settings) -> int:
-    from .campaign.junit import render_junit
-    from .campaign.page import render_page
-    from .campaign.runner import CampaignRequest, run_campaign
+    from ..campaign.junit import render_junit
+    from ..campaign.page import render_page
+    from ..campaign.runner import CampaignRequest, run_campaign
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     bundles = tuple(Path(b) for b in args.bundles)
@@ -166,5 +157,5 @@ def add_campaign_command(sub: Any) -> None:
     add_scenario_options(p, hours_help="device hours to simulate (default 96)",
                          seed_help="canary seed, the same for every version (default 0)")
     p.add_argument("--slots", type=int, help="slots of the embedded worker (default: one per version the host holds)")
-    _client_options(p)
+    client_options(p)
     p.set_defaults(func=cmd_campaign)

@@ -10,7 +10,6 @@ the analysis could not complete (failed or cancelled) or on any error.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import signal
 import sys
@@ -20,58 +19,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from rich.console import Console
+from ..bundle.pack import pack_bundle
+from ..core.analysis import Scenario, Stage, Verdict
+from ..core.runners import default_cleanup, load_runner
+from ..errors import EnvironmentProblem, HoneyphoneError
+from ..settings import Settings
+from .common import add_scenario_options, client_options, client_security, console, rpc_errors, sandbox_client
 
-from .bundle.pack import pack_bundle
-from .core.runners import default_cleanup, load_runner
-from .core.analysis import Scenario, Stage, Verdict
-from .errors import EnvironmentProblem, HoneyphoneError
-from .settings import Settings
+if TYPE_CHECKING:
+    from workers.agent import WorkerAgent
+
+    from ..api.channel import ClientSecurity
+    from ..api.client import SandboxClient
 
 EXIT_CLEAN, EXIT_LEAK, EXIT_INCOMPLETE, EXIT_SUSPICIOUS = 0, 1, 2, 3
 _VERDICT_EXIT = {Verdict.CLEAN: EXIT_CLEAN, Verdict.LEAK: EXIT_LEAK, Verdict.SUSPICIOUS: EXIT_SUSPICIOUS}
 _log = logging.getLogger("honeyphone")
-
-CommandFn = Callable[[argparse.Namespace, Settings], int]
-
-
-def _console() -> Console:
-    return Console(stderr=True)
 
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def rpc_errors(fn: CommandFn) -> CommandFn:
-    """Turn gRPC failures into ``HoneyphoneError`` so ``main`` prints them with a fix."""
-
-    @functools.wraps(fn)
-    def wrapper(args: argparse.Namespace, settings: Settings) -> int:
-        import grpc
-
-        try:
-            return fn(args, settings)
-        except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details()
-            # the address actually tried: the option, else the default the client used
-            server = getattr(args, "server", None) or getattr(args, "orchestrator", None) or settings.fleet.listen
-            fix = None
-            if code == grpc.StatusCode.UNAVAILABLE:
-                fix = f"is `honeyphone serve` running at {server}? (--server HOST:PORT)"
-            elif code == grpc.StatusCode.UNAUTHENTICATED:
-                fix = "pass --token-file with the server's token"
-            raise HoneyphoneError(f"{code.name.lower()}: {details}", fix=fix) from None
-
-    return wrapper
-
-
 # -- settings and security ------------------------------------------------------
 
 
-def _fleet_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+def fleet_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     if getattr(args, "data", None):
         settings = replace(settings, data_dir=args.data)
     changes: dict[str, Any] = {}
@@ -81,30 +56,17 @@ def _fleet_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     return replace(settings, fleet=replace(settings.fleet, **changes)) if changes else settings
 
 
-def _client_security(args: argparse.Namespace) -> Any:
-    from .api.channel import ClientSecurity
-
-    return ClientSecurity.from_files(args.token_file, args.tls_ca, args.tls)
-
-
-def _sandbox_client(args: argparse.Namespace, settings: Settings) -> Any:
-    from .api.channel import open_channel
-    from .api.client import SandboxClient
-
-    return SandboxClient(open_channel(args.server or settings.fleet.listen, _client_security(args)))
-
-
 # -- runners and workers ----------------------------------------------------------
 
 
 def _build_agent(
-    args: argparse.Namespace, settings: Settings, address: str, security: Any, slots: int
-) -> Any:
+    args: argparse.Namespace, settings: Settings, address: str, security: ClientSecurity, slots: int
+) -> WorkerAgent:
     from workers.agent import WorkerAgent, WorkerConfig
     from workers.capacity import check_slots, default_worker_name, detect_profiles
 
-    from .api.channel import open_channel
-    from .api.fleet_client import FleetClient
+    from ..api.channel import open_channel
+    from ..api.fleet_client import FleetClient
 
     check_slots(slots, settings)
     profiles = tuple(args.profiles.split(",")) if args.profiles else detect_profiles(settings)
@@ -141,14 +103,14 @@ def _signals(first: Callable[[], None], second: Callable[[], None]) -> Iterator[
 @rpc_errors
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     _logging()
-    settings = _fleet_settings(args, settings)
+    settings = fleet_settings(args, settings)
     address = args.orchestrator or settings.fleet.listen
-    agent = _build_agent(args, settings, address, _client_security(args), args.slots)
+    agent = _build_agent(args, settings, address, client_security(args), args.slots)
     with _signals(agent.drain, agent.abort):
         return int(agent.run())
 
 
-def _redact_store(url: str) -> str:
+def redact_store(url: str) -> str:
     """The store URL without its password, for the start-up line and logs."""
     scheme, sep, rest = url.partition("://")
     creds, at, host = rest.rpartition("@")
@@ -159,12 +121,12 @@ def _redact_store(url: str) -> str:
 
 @rpc_errors
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .api.channel import ClientSecurity
-    from .api.server import Security, split_address, start_server
-    from .orchestrator.runtime import Orchestrator
+    from ..api.channel import ClientSecurity
+    from ..api.server import Security, split_address, start_server
+    from ..orchestrator.runtime import Orchestrator
 
     _logging()
-    settings = _fleet_settings(args, settings)
+    settings = fleet_settings(args, settings)
     listen = args.listen or settings.fleet.listen
     security = Security.from_files(args.token_file, args.tls_cert, args.tls_key, args.tls_client_ca)
     orch = Orchestrator.open(settings.data_dir / "orchestrator", settings.fleet)
@@ -173,7 +135,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         orch.start()
         server = start_server(orch, settings.fleet, listen, security)
         host, _ = split_address(listen)
-        where = _redact_store(settings.fleet.store) if settings.fleet.store else f"data {settings.data_dir}"
+        where = redact_store(settings.fleet.store) if settings.fleet.store else f"data {settings.data_dir}"
         print(f"honeyphone orchestrator listening on {host}:{server.port} ({where})", flush=True)
         stop = threading.Event()
         worker_thread = None
@@ -233,7 +195,7 @@ def _bundle_stream(bundle: Path) -> Iterator[tuple[BinaryIO, str]]:
 
 @rpc_errors
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    client = _sandbox_client(args, settings)
+    client = sandbox_client(args, settings)
     with _bundle_stream(Path(args.bundle)) as (stream, filename):
         sha, size = client.upload_firmware(stream, filename)
     d = Scenario()
@@ -245,16 +207,16 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     )
     rec = client.submit(sha, scenario, args.priority, _labels(args.label))
     print(rec.id, flush=True)
-    _console().print(f"uploaded {filename} ({size} bytes, sha256 {sha[:12]}…); analysis {rec.id} queued")
+    console().print(f"uploaded {filename} ({size} bytes, sha256 {sha[:12]}…); analysis {rec.id} queued")
     if not args.wait:
         return 0
     return _wait(client, rec.id, scenario.hours)
 
 
-def _wait(client: Any, analysis_id: str, hours: float) -> int:
-    from .cli_progress import bar
+def _wait(client: SandboxClient, analysis_id: str, hours: float) -> int:
+    from .progress import bar
 
-    with bar(_console(), analysis_id, hours, "device h") as update:
+    with bar(console(), analysis_id, hours, "device h") as update:
         done = 0.0
         for ev in client.watch(analysis_id):
             if ev.device_hours is not None:
@@ -278,7 +240,7 @@ def _fmt_time(t: float | None) -> str:
 
 @rpc_errors
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    rec, artifacts = _sandbox_client(args, settings).get(args.id)
+    rec, artifacts = sandbox_client(args, settings).get(args.id)
     rows = [
         ("id", rec.id), ("state", rec.state.value), ("stage", rec.stage.value),
         ("verdict", rec.verdict.value if rec.verdict else ""), ("error", rec.error or ""),
@@ -298,9 +260,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 @rpc_errors
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from .orchestrator.model import AnalysisState
+    from ..orchestrator.model import AnalysisState
 
-    client = _sandbox_client(args, settings)
+    client = sandbox_client(args, settings)
     state = AnalysisState(args.state) if args.state else None
     token, shown = "", 0
     while shown < args.limit:
@@ -317,14 +279,14 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 @rpc_errors
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    rec = _sandbox_client(args, settings).cancel(args.id)
+    rec = sandbox_client(args, settings).cancel(args.id)
     print(f"{rec.id} {rec.state.value}")
     return 0
 
 
 @rpc_errors
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    _, doc = _sandbox_client(args, settings).report(args.id)
+    _, doc = sandbox_client(args, settings).report(args.id)
     if args.output:
         Path(args.output).write_text(doc + "\n")
     else:
@@ -334,7 +296,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 @rpc_errors
 def cmd_artifacts(args: argparse.Namespace, settings: Settings) -> int:
-    client = _sandbox_client(args, settings)
+    client = sandbox_client(args, settings)
     _, artifacts = client.get(args.id)
     if not artifacts:
         raise HoneyphoneError(f"analysis {args.id} has no artifacts (yet)", fix=f"honeyphone status {args.id}")
@@ -347,27 +309,6 @@ def cmd_artifacts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- parser -------------------------------------------------------------------------
-
-
-def add_scenario_options(p: argparse.ArgumentParser, *, hours_help: str, seed_help: str,
-                         defaults: Scenario | None = None) -> None:
-    """``--hours --seed --contacts --sms --calls --locale``; without ``defaults``
-    they stay None and the server's scenario defaults apply."""
-    d = defaults
-    p.add_argument("--hours", type=float, default=None if d is None else d.hours, help=hours_help)
-    p.add_argument("--seed", type=int, default=None if d is None else d.seed, help=seed_help)
-    p.add_argument("--contacts", type=int, default=None if d is None else d.contacts)
-    p.add_argument("--sms", type=int, default=None if d is None else d.sms)
-    p.add_argument("--calls", type=int, default=None if d is None else d.calls)
-    p.add_argument("--locale", default=None if d is None else d.locale)
-
-
-def _client_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("server connection")
-    g.add_argument("--server", metavar="ADDR", help="orchestrator address (default 127.0.0.1:50551)")
-    g.add_argument("--token-file", type=Path, help="file holding the bearer token")
-    g.add_argument("--tls-ca", type=Path, help="CA certificate to verify the server (implies TLS)")
-    g.add_argument("--tls", action="store_true", help="use TLS with the system trust store")
 
 
 def _worker_options(p: argparse.ArgumentParser) -> None:
@@ -417,34 +358,34 @@ def add_fleet_commands(sub: Any) -> None:
     submit.add_argument("--profile", choices=["twin", "android"])
     submit.add_argument("--priority", type=int, default=0, help="-100..100, higher first (default 0)")
     submit.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
-    _client_options(submit)
+    client_options(submit)
     submit.set_defaults(func=cmd_submit)
 
     status = sub.add_parser("status", help="show one analysis")
     status.add_argument("id")
-    _client_options(status)
+    client_options(status)
     status.set_defaults(func=cmd_status)
 
     ls = sub.add_parser("list", help="list analyses, newest first")
     ls.add_argument("--state", choices=["queued", "running", "succeeded", "failed", "cancelled"])
     ls.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     ls.add_argument("--limit", type=int, default=50)
-    _client_options(ls)
+    client_options(ls)
     ls.set_defaults(func=cmd_list)
 
     cancel = sub.add_parser("cancel", help="cancel a queued or running analysis")
     cancel.add_argument("id")
-    _client_options(cancel)
+    client_options(cancel)
     cancel.set_defaults(func=cmd_cancel)
 
     report = sub.add_parser("report", help="print or save the JSON report")
     report.add_argument("id")
     report.add_argument("-o", "--output", metavar="FILE")
-    _client_options(report)
+    client_options(report)
     report.set_defaults(func=cmd_report)
 
     arts = sub.add_parser("artifacts", help="download every artifact of an analysis")
     arts.add_argument("id")
     arts.add_argument("--out", required=True, metavar="DIR")
-    _client_options(arts)
+    client_options(arts)
     arts.set_defaults(func=cmd_artifacts)

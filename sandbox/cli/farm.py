@@ -4,7 +4,9 @@
 ``honeyphone serve``; this starts exactly what ``serve --local-worker N``
 starts (the SQLite orchestrator, the gRPC server, a ``WorkerAgent`` running
 the real pipeline), in this process, on a free loopback port, and takes it
-all down when the campaign ends.
+all down when the campaign ends.  It lives in the CLI layer because it runs
+a ``workers`` agent: ``workers`` imports ``sandbox``, so nothing below the
+CLI may import ``workers``.
 
 Layout under the settings' data dir: ``campaign/farms/<random>/`` holds this
 farm's store and is removed at the end; the worker's own data
@@ -25,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from sandbox.errors import EnvironmentProblem
-from sandbox.settings import Settings
+from ..errors import EnvironmentProblem
+from ..settings import Settings
 
 _log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 300.0  # a cancelled analysis still tears its containers down
@@ -64,11 +66,11 @@ def embedded_farm(settings: Settings, slots: int, runner: str | None = None) -> 
     from workers.agent import WorkerAgent, WorkerConfig
     from workers.capacity import check_slots, default_worker_name, detect_profiles
 
-    from sandbox.api.channel import open_channel
-    from sandbox.api.fleet_client import FleetClient
-    from sandbox.api.server import Security, start_server
-    from sandbox.core.runners import default_cleanup, load_runner
-    from sandbox.orchestrator.runtime import Orchestrator
+    from ..api.channel import open_channel
+    from ..api.fleet_client import FleetClient
+    from ..api.server import Security, start_server
+    from ..core.runners import default_cleanup, load_runner
+    from ..orchestrator.runtime import Orchestrator
 
     worker_settings = replace(settings, data_dir=campaign_root(settings))
     check_slots(slots, worker_settings)
