@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
-from pgcluster import PgServer, unavailable_reason
+from pgcluster import PgServer, running_server
 
 PROFILE_ENV = "HYPOTHESIS_PROFILE"
 _NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
@@ -49,13 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    server = PgServer()
-    server.start()
-    yield server
-    server.destroy()
+    yield from running_server()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -143,3 +144,17 @@ class PgServer:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def running_server() -> Iterator[PgServer]:
+    """A started server for a fixture to yield from (skips, saying why, without
+    the binaries); destroyed when the fixture ends."""
+    reason = unavailable_reason()
+    if reason is not None:
+        import pytest
+
+        pytest.skip(reason)
+    server = PgServer()
+    server.start()
+    yield server
+    server.destroy()

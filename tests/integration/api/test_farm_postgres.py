@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from farm_harness import free_port, honeyphone, stop, wait_ready, worker
-from pgcluster import PgServer, unavailable_reason
+from pgcluster import PgServer, running_server
 
 from sandbox.api.channel import open_channel
 from sandbox.api.client import SandboxClient
@@ -39,13 +39,7 @@ TERMINAL = {AnalysisState.SUCCEEDED, AnalysisState.FAILED, AnalysisState.CANCELL
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgServer]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    server = PgServer()
-    server.start()
-    yield server
-    server.destroy()
+    yield from running_server()
 
 
 class PgFarm:

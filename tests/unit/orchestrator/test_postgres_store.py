@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pgcluster import PgServer, unavailable_reason
+from pgcluster import PgServer, running_server
 
 from sandbox.core.analysis import Scenario, Stage, Verdict
 from sandbox.errors import EnvironmentProblem
@@ -231,13 +231,7 @@ def test_notify_reaches_the_other_bus(pair: tuple[Orchestrator, Orchestrator]) -
 @pytest.fixture
 def own_server() -> Iterator[PgServer]:
     """A server of this test alone, since it is stopped and started again."""
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    server = PgServer()
-    server.start()
-    yield server
-    server.destroy()
+    yield from running_server()
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
