@@ -20,14 +20,8 @@ from .events import (
     Open,
     Send,
 )
-from .parser import (
-    ParseStats,
-    StraceParser,
-    canary_store_for_path,
-    content_command_store,
-    parse_file,
-    parse_lines,
-)
+from .parser import ParseStats, StraceParser, parse_file, parse_lines
+from .stores import canary_store_for_path, content_command_store
 from .strace_cmd import TRACED_SYSCALLS, strace_argv
 from .summary import (
     Ancestor,

@@ -48,7 +48,8 @@ from .events import (
     Open,
     Send,
 )
-from .parser import ParseStats, StraceParser, _normalize_ip
+from .addresses import normalize_ip
+from .parser import ParseStats, StraceParser
 
 __all__ = [
     "Ancestor",
@@ -75,7 +76,7 @@ _PORT_SPANS = 4
 
 def normalize_address(address: str) -> str:
     """The form addresses take in summaries (IPv4-mapped IPv6 as IPv4)."""
-    return _normalize_ip(address)
+    return normalize_ip(address)
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -824,7 +825,7 @@ class SummaryBuilder:
     def _dest(self, proc: _Proc, address: str | None, port: int | None,
               family: str, ts: float) -> _Dest:
         if address is not None and family in ("AF_INET", "AF_INET6"):
-            address = _normalize_ip(address)
+            address = normalize_ip(address)
         key = (address, port)
         dest = proc.dests.get(key)
         if dest is None:

@@ -20,12 +20,9 @@ from hypothesis import strategies as st
 
 from sandbox.monitor import strace_cmd
 from sandbox.monitor.events import Comm, Connect, Event, Exec, Exit, Fork, Open, Send
-from sandbox.monitor.parser import (
-    StraceParser,
-    canary_store_for_path,
-    content_command_store,
-    unescape,
-)
+from sandbox.monitor.parser import StraceParser
+from sandbox.monitor.stores import canary_store_for_path, content_command_store
+from sandbox.monitor.syntax import unescape
 from sandbox.monitor.summary import SummaryBuilder
 
 
