@@ -90,7 +90,7 @@ from sandbox.detect.sources import Payload
 from sandbox.network.logs import split_hostport
 
 if TYPE_CHECKING:
-    from sandbox.monitor.summary import ProcessInfo, Summary
+    from sandbox.monitor import ProcessInfo, Summary
 
 __all__ = ["Detector", "Endpoint", "Evidence", "Finding", "Match", "ProcessRef", "ScanHealth", "detect",
            "device_port"]

@@ -64,7 +64,7 @@ from sandbox.detect.sources import Payload
 from sandbox.network.logs import TlsFailure, split_hostport
 
 if TYPE_CHECKING:
-    from sandbox.monitor.summary import ProcessInfo, StoreReader, Summary
+    from sandbox.monitor import ProcessInfo, StoreReader, Summary
 
 __all__ = ["MIN_OPAQUE_BYTES", "OPAQUE_RATIO", "OpaqueSend", "VerdictResult", "opaque_reason", "verdict"]
 

@@ -18,14 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.monitor import strace_cmd
 from sandbox.monitor.events import Comm, Connect, Event, Exec, Exit, Fork, Open, Send
-from sandbox.monitor.parser import (
-    StraceParser,
-    canary_store_for_path,
-    content_command_store,
-    unescape,
-)
+from sandbox.monitor.parser import StraceParser
 from sandbox.monitor.summary import SummaryBuilder
 
 
@@ -37,36 +31,6 @@ def parse(text: str, **kw: object) -> tuple[list[Event], StraceParser]:
 
 def only(events: list[Event], kind: type) -> list:  # type: ignore[type-arg]
     return [e for e in events if isinstance(e, kind)]
-
-
-# --------------------------------------------------------------------------
-# The command line.
-
-
-def test_strace_argv_is_the_documented_one() -> None:
-    argv = strace_cmd.strace_argv(["/system/bin/sysoper", "--daemon"], "/data/hp/trace.txt")
-    assert argv == [
-        "strace", "-f", "-q", "-o", "/data/hp/trace.txt", "-ttt", "-yy", "-Y",
-        "-s", "256", "-e", "signal=KILL,TERM,INT,HUP,QUIT,SEGV,ABRT,BUS,ILL,FPE,SYS,PIPE,XCPU,XFSZ",
-        "-e", "trace=execve,execveat,clone,?clone3,?fork,?vfork,?open,openat,?openat2,"
-        "connect,sendto,sendmsg,sendmmsg,write,writev,?sendfile,?sendfile64",
-        "--seccomp-bpf", "--", "/system/bin/sysoper", "--daemon",
-    ]
-
-
-def test_strace_argv_options() -> None:
-    argv = strace_cmd.strace_argv(["x"], "o", strace="/usr/bin/strace", seccomp_bpf=False,
-                                  string_limit=64)
-    assert argv[0] == "/usr/bin/strace"
-    assert "--seccomp-bpf" not in argv
-    assert argv[argv.index("-s") + 1] == "64"
-    assert argv[-2:] == ["--", "x"]
-    with pytest.raises(ValueError):
-        strace_cmd.strace_argv([], "o")
-    with pytest.raises(ValueError):
-        strace_cmd.strace_argv(["x"], "")
-    with pytest.raises(ValueError):
-        strace_cmd.strace_argv(["x"], "o", string_limit=0)
 
 
 # --------------------------------------------------------------------------
@@ -278,24 +242,6 @@ def test_exit_forms() -> None:
 # Strings and decorations.
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("plain", "plain"),
-        (r"a\"b", 'a"b'),
-        (r"back\\slash", "back\\slash"),
-        (r"\t\n\r\v\f", "\t\n\r\v\f"),
-        (r"\x41\x4a", "AJ"),
-        (r"\303\251t\303\251", "été"),
-        (r"\1\0011", "\x01\x011"),
-        (r"\377", "\\xff"),
-        ("trailing\\", "trailing\\"),
-    ],
-)
-def test_unescape(raw: str, expected: str) -> None:
-    assert unescape(raw) == expected
-
-
 def test_paths_with_tricky_characters() -> None:
     text = r"""
 1 1.0 openat(AT_FDCWD</tmp>, "/tmp/st/d/x) = 7 y", O_WRONLY|O_CREAT|O_CLOEXEC, 0777) = 4</tmp/st/d/x) = 7 y>
@@ -316,26 +262,6 @@ def test_paths_with_tricky_characters() -> None:
     assert (opens[4].ok, opens[4].canary_store, opens[4].errno) == (False, "sms", "EACCES")
 
 
-@pytest.mark.parametrize(
-    ("path", "store"),
-    [
-        ("/data/user/0/com.android.providers.contacts/databases/contacts2.db", "contacts"),
-        ("contacts2.db-journal", "contacts"),
-        ("/x/calllog.db-wal", "call_log"),
-        ("/x/mmssms.db", "sms"),
-        ("/x/mmssms.db-shm", "sms"),
-        ("/x/contacts2.db.bak", None),
-        ("/x/contacts2.dbx", None),
-        ("/x/notcontacts2.db", None),
-        ("/x/-journal", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_canary_store_for_path(path: str | None, store: str | None) -> None:
-    assert canary_store_for_path(path) == store
-
-
 def test_exec_argv_truncation_and_execveat() -> None:
     text = r"""
 1 1.0 execve("/bin/true", ["true", "xxxxxxxxxxxxxxxx"..., "a\"b", "\1\177\377"], 0x7fffdd683d78 /* 35 vars */) = 0
@@ -353,28 +279,6 @@ def test_exec_argv_truncation_and_execveat() -> None:
     assert not e3.ok
     assert e4.argv == ("a", "b") and e4.argv_truncated
     assert e5.argv == () and e5.ok
-
-
-@pytest.mark.parametrize(
-    ("path", "argv", "expected"),
-    [
-        ("/system/bin/content", ("content", "query", "--uri", "content://sms/inbox"), (True, "sms")),
-        ("/usr/bin/python3", ("python3", "-m", "twinrt.content", "query", "--uri",
-                              "content://call_log/calls"), (True, "call_log")),
-        ("/bin/sh", ("/system/bin/content", "query", "--uri=content://com.android.contacts/data"),
-         (True, "contacts")),
-        ("/system/bin/app_process", ("app_process", "/", "com.android.commands.content.Content",
-                                     "query", "--uri", "content://0@mms-sms/conversations"),
-         (True, "sms")),
-        ("/system/bin/content", ("content", "query", "--uri", "content://settings/secure"),
-         (True, "unknown")),
-        ("/system/bin/content", ("content", "call", "content://contacts/people"), (True, "contacts")),
-        ("/bin/sh", ("sh", "-c", "content query --uri content://sms"), (False, None)),
-        ("/usr/bin/contentious", ("contentious",), (False, None)),
-    ],
-)
-def test_content_command_store(path: str, argv: tuple[str, ...], expected: tuple[bool, str | None]) -> None:
-    assert content_command_store(path, argv) == expected
 
 
 # --------------------------------------------------------------------------
@@ -737,28 +641,6 @@ def test_garbage_never_raises(lines: list[str]) -> None:
     assert s.lines == len(lines)
     assert s.events == len(events)
     SummaryBuilder().add_all(events).build(s).to_dict()
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=64))
-def test_unescape_inverts_strace_quoting(data: bytes) -> None:
-    out = []
-    for i, b in enumerate(data):
-        nxt = data[i + 1] if i + 1 < len(data) else None
-        if b == 0x22:
-            out.append('\\"')
-        elif b == 0x5C:
-            out.append("\\\\")
-        elif b == 0x0A:
-            out.append("\\n")
-        elif 0x20 <= b < 0x7F:
-            out.append(chr(b))
-        elif nxt is not None and 0x30 <= nxt <= 0x37:
-            out.append(f"\\{b:03o}")  # strace pads when a digit follows
-        else:
-            out.append(f"\\{b:o}")
-    decoded = unescape("".join(out))
-    assert decoded == data.decode("utf-8", "backslashreplace")
 
 
 # --------------------------------------------------------------------------
