@@ -31,7 +31,7 @@ from ..network import containment
 from ..network.capture import Capture
 from ..network.fakenet import collect_logs, fetch_ca_pem, start_fakenet, stop_fakenet, wait_ready
 from ..settings import Settings
-from .analysis import (
+from ..model import (
     AnalysisOutcome,
     AnalysisRequest,
     CancelToken,

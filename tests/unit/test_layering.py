@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("detect", "clock", "canary"),                    # what an analysis plants, fast-forwards, finds
     ("containers", "device", "network", "images"),    # adapters: Docker, adb, fakenet/capture, image builds
     ("bundle", "monitor", "report"),                  # formats: firmware bundles, strace logs, the report
-    ("settings", "errors", "api.gen", "sandbox"),     # foundations
+    ("settings", "errors", "model", "api.gen", "sandbox"),  # foundations; model: the analysis types every layer shares
 )
 
 # (importing package, imported package) pairs that break the table on purpose,
