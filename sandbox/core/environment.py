@@ -14,14 +14,15 @@ from pathlib import Path
 import docker
 
 from ..containers.cleanup import CleanupReport, cleanup
-from ..containers.network import DeviceNetwork, create_device_network
+from ..containers.network import DeviceNetwork
+from ..network.bridge import create_device_network
 from ..device.adb_server import AdbServer
 from ..device.twin import TwinHandle, boot_twin
 from ..network import containment
 from ..network.capture import Capture
 from ..network.fakenet import FakenetHandle, fetch_ca_pem, start_fakenet, wait_ready
 from ..network.routing import fence_adbd, route_via
-from ..network.trust import install_ca_twin
+from ..device.trust import install_ca_twin
 from ..settings import Settings
 
 ADB_PORT = 5555

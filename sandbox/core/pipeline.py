@@ -24,7 +24,7 @@ from ..canary.serialize import to_json as canaries_to_json
 from ..containers.cleanup import cleanup
 from ..containers.emulator_container import android_preflight
 from ..containers.engine import docker_client
-from ..containers.network import create_device_network
+from ..network.bridge import create_device_network
 from ..device.adb_server import AdbServer
 from ..errors import BundleError, HoneyphoneError
 from ..network import containment

@@ -21,7 +21,7 @@ from sandbox.network.capture import parse_counts, tcpdump_argv
 from sandbox.network.iptables import ListedRule, parse_listing
 from sandbox.network.logs import FakenetLogs, HttpFlow, split_hostport
 from sandbox.network.routing import default_route_argv
-from sandbox.network.trust import check_pem, twin_ca_path
+from sandbox.device.trust import check_pem, twin_ca_path
 
 # -- rules ---------------------------------------------------------------------------------
 
