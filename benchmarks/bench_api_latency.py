@@ -46,7 +46,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from sandbox.api.channel import open_channel  # noqa: E402
 from sandbox.api.client import SandboxClient  # noqa: E402
 from sandbox.api.fleet_client import FleetClient  # noqa: E402
-from sandbox.core.analysis import Scenario  # noqa: E402
+from sandbox.model import Scenario  # noqa: E402
 from sandbox.settings import Settings  # noqa: E402
 from workers.agent import WorkerAgent, WorkerConfig  # noqa: E402
 from workers.fake_runner import make_runner  # noqa: E402

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from sandbox.canary import CanarySpec, from_json, generate, to_json
+from sandbox.canary import CanarySpec, build_forms, from_json, generate, to_json
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     started = time.perf_counter()
     canaries = generate(spec)
     generated = time.perf_counter()
-    forms = canaries.forms()
+    forms = build_forms(canaries)
     formed = time.perf_counter()
     text = to_json(canaries)
     assert from_json(text) == canaries

@@ -54,7 +54,7 @@ from sandbox.api.client import SandboxClient  # noqa: E402
 from sandbox.bundle.pack import pack_bundle  # noqa: E402
 from sandbox.containers.cleanup import cleanup  # noqa: E402
 from sandbox.containers.engine import docker_client  # noqa: E402
-from sandbox.core.analysis import Scenario, Stage  # noqa: E402
+from sandbox.model import Scenario, Stage  # noqa: E402
 from sandbox.device.adb_server import AdbServer  # noqa: E402
 from sandbox.network.containment import remove_rules  # noqa: E402
 from sandbox.orchestrator.model import AnalysisState  # noqa: E402

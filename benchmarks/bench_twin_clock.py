@@ -32,7 +32,7 @@ from typing import Any
 
 import docker
 
-from sandbox.core.analysis import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
+from sandbox.model import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
 from sandbox.core.pipeline import run_analysis
 from sandbox.device import AdbServer
 from sandbox.device.twin import new_analysis_id

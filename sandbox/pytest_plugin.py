@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from sandbox.core.analysis import Scenario, Verdict
+    from sandbox.model import Scenario, Verdict
 
 FIXTURE = "honeyphone_analysis"
 FIRMWARE_VAR = "honeyphone_firmware"
@@ -90,7 +90,7 @@ class AnalysisResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AnalysisResult:
         from sandbox.campaign.model import report_destinations
-        from sandbox.core.analysis import Verdict
+        from sandbox.model import Verdict
 
         report = data.get("report") or {}
         return cls(
@@ -177,7 +177,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def _scenario(request: pytest.FixtureRequest) -> Scenario:
-    from sandbox.core.analysis import Scenario
+    from sandbox.model import Scenario
 
     values: dict[str, Any] = {}
     found = _declared(request, SCENARIO_VAR)
@@ -214,7 +214,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _run_local(bundle: Path, scenario: Scenario, shared: Path) -> dict[str, Any]:
     from sandbox.containers.engine import docker_client
-    from sandbox.core.analysis import AnalysisRequest, CancelToken
+    from sandbox.model import AnalysisRequest, CancelToken
     from sandbox.core.pipeline import run_analysis
     from sandbox.device.twin import new_analysis_id
     from sandbox.images import ImageBuilder

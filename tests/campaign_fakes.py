@@ -22,7 +22,7 @@ from sandbox.api.fleet_client import FleetClient
 from sandbox.api.server import Security, start_server
 from sandbox.bundle.manifest import validate_manifest
 from sandbox.campaign.model import VersionResult, version_from_report
-from sandbox.core.analysis import (
+from sandbox.model import (
     AnalysisOutcome,
     AnalysisRequest,
     CancelToken,

@@ -31,7 +31,7 @@ from pathlib import Path
 import grpc
 
 from sandbox.api.fleet_client import FleetClient, WorkerEventTuple, retry
-from sandbox.core.analysis import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Runner, Stage
+from sandbox.model import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Runner, Stage
 from sandbox.errors import BundleError, HoneyphoneError
 from sandbox.orchestrator.model import LeaseGrant
 from sandbox.settings import Settings

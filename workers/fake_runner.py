@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.core.analysis import (
+from sandbox.model import (
     AnalysisOutcome,
     AnalysisRequest,
     CancelToken,

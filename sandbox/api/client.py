@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import grpc
 
-from sandbox.core.analysis import Scenario, Verdict
+from sandbox.model import Scenario, Verdict
 from sandbox.errors import EnvironmentProblem
 from sandbox.orchestrator.model import TERMINAL_STAGES, AnalysisRecord, AnalysisState, ArtifactRecord, EventRecord
 

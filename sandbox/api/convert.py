@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.orchestrator.errors import InvalidArgument
 from sandbox.orchestrator.model import AnalysisRecord, AnalysisState, ArtifactRecord, EventRecord, LeaseGrant
 

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import grpc
 
-from sandbox.core.analysis import Stage, Verdict
+from sandbox.model import Stage, Verdict
 from sandbox.orchestrator.model import LeaseGrant
 
 from . import convert

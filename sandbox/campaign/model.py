@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sandbox.core.analysis import Scenario, Verdict
+from sandbox.model import Scenario, Verdict
 
 EXIT_CLEAN, EXIT_LEAK, EXIT_INCOMPLETE, EXIT_SUSPICIOUS = 0, 1, 2, 3
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from sandbox.core.analysis import Scenario, Verdict
+from sandbox.model import Scenario, Verdict
 from sandbox.errors import HoneyphoneError
 from sandbox.orchestrator.model import AnalysisState, EventRecord
 

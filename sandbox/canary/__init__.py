@@ -6,7 +6,7 @@ Pure logic: no device I/O, nothing built at import time (Faker is imported and
 instantiated on the first ``generate`` call).
 """
 
-from sandbox.canary.forms import MIN_NUMBER_DIGITS, MIN_TEXT_CHARS
+from sandbox.canary.forms import MIN_NUMBER_DIGITS, MIN_TEXT_CHARS, build_forms, forms_by_kind
 from sandbox.canary.generator import generate, number_space, region_for_locale
 from sandbox.canary.model import (
     SCHEMA,
@@ -33,6 +33,8 @@ __all__ = [
     "CanarySpec",
     "Contact",
     "Sms",
+    "build_forms",
+    "forms_by_kind",
     "from_json",
     "generate",
     "number_space",

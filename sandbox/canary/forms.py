@@ -44,7 +44,7 @@ from collections.abc import Iterable
 import phonenumbers
 from phonenumbers import PhoneNumberFormat
 
-from sandbox.canary.model import CanaryForm, CanaryKind, CanarySet
+from sandbox.canary.model import KINDS, CanaryForm, CanaryKind, CanarySet
 
 MIN_NUMBER_DIGITS = 8
 MIN_TEXT_CHARS = 12
@@ -98,7 +98,11 @@ def body_forms(body: str, token: str) -> list[tuple[str, str]]:
 
 
 def build_forms(canaries: CanarySet) -> list[CanaryForm]:
-    """All forms of a set, in item order; see the module docstring for the rules."""
+    """All forms of a set, in item order; see the module docstring for the rules.
+
+    A new list on every call: a detector builds it once and keeps it, so the
+    set itself caches nothing (it stays a plain value of the model).
+    """
     cache: dict[str, list[tuple[str, str]]] = {}
 
     def numbers(e164: str) -> list[tuple[str, str]]:
@@ -124,6 +128,14 @@ def build_forms(canaries: CanarySet) -> list[CanaryForm]:
     for call in canaries.calls:
         add("call_log", call.id, "number", numbers(call.number))
     return out
+
+
+def forms_by_kind(canaries: CanarySet) -> dict[CanaryKind, list[CanaryForm]]:
+    """``build_forms`` grouped by item kind (every kind present, maybe empty)."""
+    grouped: dict[CanaryKind, list[CanaryForm]] = {kind: [] for kind in KINDS}
+    for form in build_forms(canaries):
+        grouped[form.kind].append(form)
+    return grouped
 
 
 def _dedupe(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -151,7 +151,11 @@ class CanaryForm:
 
 @dataclass(frozen=True)
 class CanarySet:
-    """Everything generated for one analysis."""
+    """Everything generated for one analysis.
+
+    Its leak forms are derived, not stored: ``sandbox.canary.forms.build_forms``
+    (forms depend on the model, never the other way round).
+    """
 
     spec: CanarySpec
     region: str
@@ -172,22 +176,6 @@ class CanarySet:
         """The item with this id; ``KeyError`` if there is none."""
         return self._index[item_id]
 
-    def forms(self) -> list[CanaryForm]:
-        """Every string that proves a leak, deduplicated (see ``forms.py``)."""
-        return list(self._forms)
-
-    def forms_by_kind(self) -> dict[CanaryKind, list[CanaryForm]]:
-        grouped: dict[CanaryKind, list[CanaryForm]] = {kind: [] for kind in KINDS}
-        for form in self._forms:
-            grouped[form.kind].append(form)
-        return grouped
-
     @cached_property
     def _index(self) -> dict[str, CanaryItem]:
         return {item.id: item for _, item in self.items()}
-
-    @cached_property
-    def _forms(self) -> tuple[CanaryForm, ...]:
-        from sandbox.canary.forms import build_forms
-
-        return tuple(build_forms(self))

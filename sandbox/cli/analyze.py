@@ -19,7 +19,7 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     import shutil
     import tempfile
 
-    from ..core.analysis import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
+    from ..model import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
     from ..core.pipeline import run_analysis
     from ..device.twin import new_analysis_id
     from .progress import bar
@@ -67,7 +67,7 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_analyze_command(sub: Any) -> None:
-    from ..core.analysis import Scenario
+    from ..model import Scenario
 
     an = sub.add_parser("analyze", help="analyze a firmware bundle on this machine and print the verdict")
     an.add_argument("bundle", help="bundle directory, .tar.gz or .zip")

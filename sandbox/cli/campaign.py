@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..core.analysis import Scenario
+from ..model import Scenario
 from ..errors import HoneyphoneError
 from ..settings import Settings
 from .common import add_scenario_options, client_options, client_security, ensure_image, rpc_errors
@@ -57,7 +57,7 @@ class _Bars:
         self._lock = threading.Lock()
 
     def __call__(self, label: str, ev: Any) -> None:
-        from ..core.analysis import Stage
+        from ..model import Stage
 
         with self._lock:
             if label not in self._tasks:

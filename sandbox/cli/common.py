@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..core.analysis import Scenario
+from ..model import Scenario
 from ..errors import HoneyphoneError
 from ..settings import Settings
 

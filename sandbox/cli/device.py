@@ -16,7 +16,7 @@ def cmd_device_up(args: argparse.Namespace, settings: Settings) -> int:
     """Boot a contained twin (fakenet, firewall rules, CA) with the bundle installed and running."""
     from ..bundle import load_bundle
     from ..containers.engine import docker_client
-    from ..core.environment import bring_up, tear_down
+    from ..core.environment import bring_up_twin, tear_down
     from ..device import AdbServer
     from ..device.firmware import install_twin_bundle, start_services
     from ..device.twin import new_analysis_id
@@ -33,21 +33,21 @@ def cmd_device_up(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with spinner(console(), f"device {analysis_id}") as update:
             update("network, fakenet and twin")
-            env = bring_up(settings, client, server, analysis_id)
+            env, handle = bring_up_twin(settings, client, server, analysis_id)
             try:
                 update("installing firmware")
-                install_twin_bundle(env.twin.device, bundle)
+                install_twin_bundle(handle.device, bundle)
                 update("starting services")
-                started = start_services(env.twin.device)
+                started = start_services(handle.device)
             except BaseException:
                 tear_down(settings, client, analysis_id)
                 raise
     finally:
         bundle.cleanup()
-    handle = env.twin
+    fakenet = env.ready()[1]
     print(f"analysis id: {analysis_id}")
     print(f"adb serial:  {handle.device.serial}   (booted in {handle.boot_seconds:.2f}s)")
-    print(f"fakenet:     {env.fakenet.ip} (the device's gateway and DNS; TLS intercepted)")
+    print(f"fakenet:     {fakenet.ip} (the device's gateway and DNS; TLS intercepted)")
     print(f"firmware:    {bundle.manifest.firmware.name} {bundle.manifest.firmware.version}")
     for svc in started:
         print(f"service:     {svc.name} pid {svc.pid}")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..bundle.pack import pack_bundle
-from ..core.analysis import Scenario, Stage, Verdict
+from ..model import Scenario, Stage, Verdict
 from ..core.runners import default_cleanup, load_runner
 from ..errors import EnvironmentProblem, HoneyphoneError
 from ..settings import Settings

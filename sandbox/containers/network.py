@@ -3,6 +3,10 @@
 Each device gets its own ``--internal`` bridge: Docker adds no route off the
 host for it.  Subnets come from a configurable pool; two analyses racing for
 the same subnet is resolved by Docker refusing the overlap and us moving on.
+
+Docker plumbing only: fencing the pool off-host (an unreachable route) is
+the network package's job, so analyses create their bridge through
+``sandbox.network.bridge.create_device_network``, which does both.
 """
 
 from __future__ import annotations
@@ -42,10 +46,12 @@ def _used_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network | i
     return used
 
 
-def create_device_network(client: docker.DockerClient, settings: Settings, analysis_id: str) -> DeviceNetwork:
-    from ..network.containment import ensure_pool_unreachable
+def create_internal_network(client: docker.DockerClient, settings: Settings, analysis_id: str) -> DeviceNetwork:
+    """The analysis' ``--internal`` bridge on the first free subnet of the pool.
 
-    ensure_pool_unreachable(settings.subnet_pool)
+    Does not touch host routes; see ``sandbox.network.bridge`` for the call
+    that also makes the pool unreachable off-host.
+    """
     pool = ipaddress.ip_network(settings.subnet_pool)
     name = f"hp-{analysis_id}"
     last_error: Exception | None = None

@@ -48,7 +48,7 @@ from ..device.emulator import AndroidHandle, boot_android, install_firmware
 from ..device.privapp import PrivApp, plan_apps
 from ..errors import DeviceError, HoneyphoneError
 from ..network.routing import route_via
-from ..network.trust_android import AndroidTrust
+from ..device.trust_android import AndroidTrust
 from .planting import PlantReport, plant
 from .run_state import TraceClock
 from .session import BootInfo, DeviceSession, SessionContext

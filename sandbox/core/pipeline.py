@@ -24,14 +24,13 @@ from ..canary.serialize import to_json as canaries_to_json
 from ..containers.cleanup import cleanup
 from ..containers.emulator_container import android_preflight
 from ..containers.engine import docker_client
-from ..containers.network import create_device_network
 from ..device.adb_server import AdbServer
 from ..errors import BundleError, HoneyphoneError
 from ..network import containment
 from ..network.capture import Capture
-from ..network.fakenet import collect_logs, fetch_ca_pem, start_fakenet, stop_fakenet, wait_ready
+from ..network.fakenet import collect_logs, stop_fakenet
 from ..settings import Settings
-from .analysis import (
+from ..model import (
     AnalysisOutcome,
     AnalysisRequest,
     CancelToken,
@@ -41,10 +40,10 @@ from .analysis import (
     Stage,
 )
 from .android_session import AndroidSession
-from .environment import control_channel_filter
+from .environment import BringUpHooks, Environment, bring_up
 from .health import limits_view, sample_container
 from .run_state import RunState
-from .session import DeviceSession, SessionContext
+from .session import BootInfo, DeviceSession, SessionContext
 from .twin_session import TwinSession
 from .watchdog import Watchdog
 
@@ -71,6 +70,42 @@ def _check_cancel(cancel: CancelToken) -> None:
         raise Cancelled("the analysis was cancelled")
 
 
+class _AnalysisHooks(BringUpHooks):
+    """The pipeline's part of the shared bring-up: the watchdog watches what
+    starts, cancellation is checked between steps, the boot is reported and
+    recorded in the run's state."""
+
+    def __init__(self, settings: Settings, dog: Watchdog, progress: ProgressFn, cancel: CancelToken,
+                 state: RunState) -> None:
+        self._settings, self._dog, self._progress, self._cancel, self._state = settings, dog, progress, cancel, state
+
+    def watch(self, role: str, container_id: str) -> None:
+        self._dog.watch(role, container_id)
+
+    def watch_capture(self, capture: Capture) -> None:
+        self._dog.watch_capture(capture)
+
+    def fakenet_ready(self) -> None:
+        _check_cancel(self._cancel)
+
+    def booting(self, session: DeviceSession) -> None:
+        self._state.trace_clock = session.trace_clock
+        self._progress(ProgressEvent(Stage.BOOTING, "booting the device twin" if session.kind == "twin"
+                                     else "booting the Android emulator"))
+
+    def booted(self, environment: Environment, booted: BootInfo) -> None:
+        network, fakenet = environment.network, environment.fakenet
+        assert network is not None and fakenet is not None  # bring_up sets them before booting
+        self._state.health["network"] = {"subnet": network.subnet, "pool": self._settings.subnet_pool,
+                                         "gateway": network.gateway, "fakenet_ip": fakenet.ip,
+                                         "device_ip": booted.device_ip}
+        self._state.boot_seconds = booted.boot_seconds
+        self._state.mark("boot")
+
+    def ca_installed(self) -> None:
+        _check_cancel(self._cancel)
+
+
 def run_analysis(
     settings: Settings,
     request: AnalysisRequest,
@@ -88,10 +123,9 @@ def run_analysis(
     state = RunState(aid, artifacts_dir)
     scenario = request.scenario
     bundle: Bundle | None = None
-    capture: Capture | None = None
     client = client or docker_client(settings)
     server = AdbServer.from_settings(settings)
-    session: DeviceSession | None = None
+    env = Environment(aid)  # filled in by bring_up; what exists is stopped and removed in `finally`
     # issue 9: watches the containers, tcpdump and the artifact disk; names what died
     dog = Watchdog(client, settings, artifacts_dir)
     progress = dog.track(progress)
@@ -112,28 +146,15 @@ def run_analysis(
         # A re-leased analysis (its earlier worker died) may find that attempt's
         # network, containers and rules still here: they would collide by name.
         cleanup(client, settings, aid, extra=(containment.remove_rules,))
-        network = create_device_network(client, settings, aid)
-        containment.install_rules(aid, network.bridge)
-        fakenet = start_fakenet(client, settings, aid, network)
-        dog.watch("fakenet", fakenet.container_id)
-        capture = Capture(network.bridge, artifacts_dir / "capture.pcap",
-                          bpf=control_channel_filter(network)).start()
-        dog.watch_capture(capture)
-        wait_ready(client, fakenet)
-        _check_cancel(cancel)
-        ctx = SessionContext(settings, client, server, aid, network, fakenet, state)
-        session = open_session(profile, ctx)
-        state.trace_clock = session.trace_clock
-        progress(ProgressEvent(Stage.BOOTING, "booting the device twin" if profile == "twin"
-                               else "booting the Android emulator"))
-        booted = session.boot()
-        dog.watch("device", booted.container_id)
-        state.health["network"] = {"subnet": network.subnet, "pool": settings.subnet_pool, "gateway": network.gateway,
-                                   "fakenet_ip": fakenet.ip, "device_ip": booted.device_ip}
-        state.boot_seconds = booted.boot_seconds
-        state.mark("boot")
-        session.install_ca(fetch_ca_pem(client, fakenet))
-        _check_cancel(cancel)
+
+        def session_for(ctx: SessionContext) -> DeviceSession:
+            return open_session(profile, ctx)
+
+        bring_up(env, settings, client, server, state, session_for, pcap=artifacts_dir / "capture.pcap",
+                 hooks=_AnalysisHooks(settings, dog, progress, cancel, state))
+        _, fakenet, session, booted = env.ready()
+        capture = env.capture
+        assert capture is not None  # bring_up starts it when given a pcap path
 
         progress(ProgressEvent(Stage.PLANTING, f"planting {len(canaries.contacts)} contacts, "
                                f"{len(canaries.sms)} SMS, {len(canaries.calls)} calls"))
@@ -180,7 +201,7 @@ def run_analysis(
             stop_error = None
         except Exception as exc:  # reported (health.capture, an incident, no clean verdict): the pcap may lack its end
             capture_result, stop_error = None, f"{type(exc).__name__}: {exc}"
-        capture = None
+        env.capture = None
         state.health["capture"] = {
             "packets": capture_result.captured if capture_result else None,
             "dropped_by_kernel": capture_result.dropped_by_kernel if capture_result else None,
@@ -217,13 +238,13 @@ def run_analysis(
         progress(ProgressEvent(Stage.FAILED, explained))
         return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=explained, retryable=True)
     finally:
-        if capture is not None:  # the analysis already failed; still say if the capture would not stop
+        if env.capture is not None:  # the analysis already failed; still say if the capture would not stop
             try:
-                capture.stop()
+                env.capture.stop()
             except Exception as exc:
                 _log.warning("analysis %s: stopping the packet capture failed: %s: %s", aid, type(exc).__name__, exc)
-        if session is not None:
-            session.close()
+        if env.session is not None:
+            env.session.close()
         _cleanup_until_done(client, settings, aid)
         if bundle is not None:
             bundle.cleanup()

@@ -23,7 +23,7 @@ from ..monitor.parser import ParseStats, StraceParser
 from ..errors import HoneyphoneError
 from ..network.logs import DnsQuery, HttpFlow, TlsFailure, read_jsonl
 from ..settings import Settings
-from .analysis import AnalysisRequest, Verdict
+from ..model import AnalysisRequest, Verdict
 from .health import clock_caveats, health_section
 
 if TYPE_CHECKING:

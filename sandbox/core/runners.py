@@ -13,7 +13,7 @@ from typing import cast
 
 from ..errors import EnvironmentProblem
 from ..settings import Settings
-from .analysis import Runner
+from ..model import Runner
 
 _log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 The pipeline owns everything shared by every profile: the bundle, the
 canaries, the internal network and its firewall rules, the fakenet, the
-capture, the watchdog, detection and the report.  A session owns one
+capture (brought up with the device by ``environment.bring_up``, which
+``device up`` shares), the watchdog, detection and the report.  A session owns one
 device kind's own steps, in the order that kind needs them:
 
 * twin: boot -> CA -> plant -> push services -> start them under strace
@@ -37,7 +38,7 @@ from .run_state import RunState, TraceClock
 
 @dataclass(frozen=True)
 class SessionContext:
-    """Everything a session may use; created by the pipeline once the fakenet is up."""
+    """Everything a session may use; created by ``environment.bring_up`` once the fakenet is up."""
 
     settings: Settings
     client: docker.DockerClient

@@ -24,7 +24,7 @@ from ..device.twin import TwinHandle, boot_twin, file_reader, hpctl_via_engine
 from ..errors import DeviceError, HoneyphoneError
 from ..monitor.strace_cmd import strace_options
 from ..network.routing import fence_adbd, route_via
-from ..network.trust import install_ca_twin
+from ..device.trust import install_ca_twin
 from .planting import PlantReport, plant
 from .run_state import TraceClock
 from .session import BootInfo, DeviceSession, SessionContext

@@ -45,7 +45,7 @@ from ..containers.health import (
 from ..errors import HoneyphoneError
 from ..network.capture import Capture
 from ..settings import Settings
-from .analysis import ProgressEvent, ProgressFn, Stage
+from ..model import ProgressEvent, ProgressFn, Stage
 
 MIB = 1024 * 1024
 # Below this many free bytes the artifact disk counts as full.

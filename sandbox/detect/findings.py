@@ -83,6 +83,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sandbox.canary.forms import build_forms
 from sandbox.canary.model import CanaryForm, CanarySet
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.scan import Hit, Needle, ScanError, Scanner
@@ -272,7 +273,7 @@ class Detector:
         max_evidence: int = 50,
         scanner: Scanner | None = None,
     ) -> None:
-        self.forms = canaries.forms()
+        self.forms = build_forms(canaries)
         self.window = window
         self.jitter = jitter
         self.attribution_window = attribution_window

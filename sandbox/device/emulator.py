@@ -19,14 +19,15 @@ import docker
 from ..containers.cleanup import cleanup
 from ..containers.device_container import DeviceContainer
 from ..containers.emulator_container import start_emulator
-from ..containers.network import DeviceNetwork, create_device_network
-from ..network.trust_android import AndroidTrust
+from ..containers.network import DeviceNetwork
+from ..network.bridge import create_device_network
 from ..settings import Settings
 from .adb_server import AdbServer
 from .boot import abandon_boot
 from .android import adb_root, api_level, dismiss_anr_dialogs, keep_awake, make_system_writable, reboot
 from .device import Device
 from .privapp import PrivApp, grant_runtime_permissions, push_apps, verify_installed
+from .trust_android import AndroidTrust, uses_apex_store
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,6 @@ def after_reboot(handle: AndroidHandle, trust: AndroidTrust | None) -> None:
 
 
 def trust_uses_apex(trust: AndroidTrust) -> bool:
-    from ..network.trust_android import uses_apex_store
-
     return uses_apex_store(trust.api)
 
 

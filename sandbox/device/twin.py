@@ -18,7 +18,8 @@ import docker.errors
 
 from ..containers.cleanup import CleanupReport, ExtraCleanup, cleanup
 from ..containers.device_container import DeviceContainer, start_twin
-from ..containers.network import DeviceNetwork, create_device_network
+from ..containers.network import DeviceNetwork
+from ..network.bridge import create_device_network
 from ..errors import DeviceError
 from ..network.archive import read_file
 from ..settings import Settings

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sandbox.core.analysis import Stage
+from sandbox.model import Stage
 
 from .events import EventBus
 from .model import AnalysisRecord, EventRecord

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TypeVar
 
-from sandbox.core.analysis import Stage
+from sandbox.model import Stage
 
 from .blobs import MemoryBlobStore
 from .model import (

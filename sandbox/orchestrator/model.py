@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 
 
 class AnalysisState(str, Enum):

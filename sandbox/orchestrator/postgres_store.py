@@ -59,7 +59,7 @@ from typing import Any, BinaryIO
 import psycopg
 from psycopg.rows import dict_row
 
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.errors import EnvironmentProblem
 
 from .errors import LimitExceeded, NotFound, StoreUnavailable

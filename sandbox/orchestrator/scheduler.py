@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import BinaryIO
 
-from sandbox.core.analysis import Stage
+from sandbox.model import Stage
 from sandbox.settings import FleetSettings
 
 from . import validation as v

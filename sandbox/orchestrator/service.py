@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import BinaryIO
 
-from sandbox.core.analysis import Scenario, Stage
+from sandbox.model import Scenario, Stage
 from sandbox.settings import FleetSettings
 
 from . import validation as v

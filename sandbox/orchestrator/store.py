@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol
 
-from sandbox.core.analysis import Stage
+from sandbox.model import Stage
 
 from .model import (
     AnalysisRecord,

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from sandbox.core.analysis import Scenario, Stage
+from sandbox.model import Scenario, Stage
 
 from .errors import InvalidArgument, LimitExceeded
 

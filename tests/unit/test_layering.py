@@ -8,6 +8,12 @@ package of a layer further in; importing a package of a layer further out
 fails unless the pair is listed in ``ALLOWED`` with the reason.  A new
 package under ``sandbox/`` fails here until it is given a layer.
 
+No import cycles, between modules or between packages: the module graph
+(every import counted as above) and the package graph must both be acyclic,
+so packages of one layer import each other in one direction only.  No module
+imports a private name (``_x``) of another module; ``PRIVATE_ALLOWED`` lists
+the exceptions with their reason, and an entry no longer needed fails.
+
 Also: only the CLI layer imports ``workers`` (``workers`` imports
 ``sandbox``, so anything deeper importing it would be a cycle), ``workers``
 never imports the CLI layer, and gRPC/protobuf stay at ``api`` and above
@@ -18,7 +24,7 @@ gRPC).  docs/architecture.md explains the table.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -38,12 +44,18 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("detect", "clock", "canary"),                    # what an analysis plants, fast-forwards, finds
     ("containers", "device", "network", "images"),    # adapters: Docker, adb, fakenet/capture, image builds
     ("bundle", "monitor", "report"),                  # formats: firmware bundles, strace logs, the report
-    ("settings", "errors", "api.gen", "sandbox"),     # foundations
+    ("settings", "errors", "model", "api.gen", "sandbox"),  # foundations; model: the analysis types every layer shares
 )
 
 # (importing package, imported package) pairs that break the table on purpose,
 # each with the reason.  Empty today; an entry no longer needed fails the test.
 ALLOWED: dict[tuple[str, str], str] = {}
+
+# (importing file, imported module, private name) -> reason.  The integrator
+# removes an entry once its fix is merged; an entry no longer needed fails.
+PRIVATE_ALLOWED: dict[tuple[str, str, str], str] = {
+    ("sandbox/monitor/summary.py", "sandbox.monitor.parser", "_normalize_ip"): "being fixed in the monitor split",
+}
 
 WORKERS_IMPORTED_ONLY_BY = frozenset({"cli"})  # the embedded farm and `serve --local-worker` run a WorkerAgent
 WORKERS_NEVER_IMPORT = frozenset({"cli", "pytest_plugin"})
@@ -104,6 +116,140 @@ SANDBOX_FILES = _modules(SANDBOX)
 IDS = [str(p.relative_to(ROOT)) for p in SANDBOX_FILES]
 
 
+def _module_graph() -> dict[str, dict[str, list[str]]]:
+    """module -> {imported sandbox module -> ["file:line", ...]}.
+
+    An import of a name from a package (``from sandbox.device import Device``)
+    is an edge to the package's ``__init__``, which is what Python runs.
+    """
+    graph: dict[str, dict[str, list[str]]] = {}
+    for path in SANDBOX_FILES:
+        name = _module_name(path)[0]
+        edges = graph.setdefault(name, {})
+        for line, module in imports(path):
+            if component(module) is not None and module != name:
+                edges.setdefault(module, []).append(f"{path.relative_to(ROOT)}:{line}")
+    return graph
+
+
+def _package_graph() -> dict[str, dict[str, list[str]]]:
+    """The layer table's names as nodes; an edge per import between two of them."""
+    graph: dict[str, dict[str, list[str]]] = {}
+    for src, edges in _module_graph().items():
+        a = component(src)
+        assert a is not None
+        for dst, where in edges.items():
+            b = component(dst)
+            if b is not None and b != a:
+                graph.setdefault(a, {}).setdefault(b, []).extend(f"{w} imports {dst}" for w in where)
+    return graph
+
+
+def cycles(graph: Mapping[str, Mapping[str, object]]) -> list[list[str]]:
+    """One cycle (as a closed path) per strongly connected component of more than one node.
+
+    Tarjan's algorithm, iterative so a deep graph cannot hit the recursion
+    limit; one representative cycle per component is enough to say what to fix.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph.get(root, {}))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, {})))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    comp: list[str] = []
+                    while True:
+                        top = stack.pop()
+                        on_stack.discard(top)
+                        comp.append(top)
+                        if top == node:
+                            break
+                    if len(comp) > 1:
+                        components.append(comp)
+    return [_cycle_in(graph, set(comp)) for comp in components]
+
+
+def _cycle_in(graph: Mapping[str, Mapping[str, object]], members: set[str]) -> list[str]:
+    """A closed path through a strongly connected component (breadth-first, shortest back to its start)."""
+    start = min(members)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for node in frontier:
+            for child in sorted(graph.get(node, {})):
+                if child not in members:
+                    continue
+                if child == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if child not in came_from:
+                    came_from[child] = node
+                    nxt.append(child)
+        frontier = nxt
+    raise AssertionError(f"not a cycle: {sorted(members)}")  # pragma: no cover
+
+
+def _describe(cycle: list[str], graph: Mapping[str, Mapping[str, list[str]]]) -> str:
+    steps = [f"  {a} -> {b}: {', '.join(dict.fromkeys(graph[a][b]))}" for a, b in zip(cycle, cycle[1:])]
+    return " -> ".join(cycle) + "\n" + "\n".join(steps)
+
+
+CYCLE_FIX = ("fix: decide which side is lower-level; move the code the lower side needs down into it, "
+             "or pass it in (an argument, a callable, a hook) instead of importing it; an import inside "
+             "a function or under TYPE_CHECKING still counts")
+
+
+def private_imports() -> Iterator[tuple[str, int, str, str]]:
+    """(file, line, module, name) of every ``from module import _name`` of another module.
+
+    Dunders (``__version__``) are public.  A private name imported from a
+    package (``from .pkg import _helper``) counts too; a private *submodule*
+    (``from . import _impl``) counted from inside its own package does not.
+    """
+    for path in SANDBOX_FILES:
+        name, package = _module_name(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                private = alias.name.startswith("_") and not (alias.name.startswith("__") and alias.name.endswith("__"))
+                if not private or module == name:
+                    continue
+                if _is_module(f"{module}.{alias.name}") and name.startswith(module + "."):
+                    continue
+                yield str(path.relative_to(ROOT)), node.lineno, module, alias.name
+
+
 def _violations() -> dict[tuple[str, str], list[str]]:
     found: dict[tuple[str, str], list[str]] = {}
     for path in SANDBOX_FILES:
@@ -119,7 +265,7 @@ def _violations() -> dict[tuple[str, str], list[str]]:
 
 
 def test_every_package_has_a_layer() -> None:
-    names = {component(_module_name(p)[0]) for p in SANDBOX_FILES}
+    names = {component(_module_name(p)[0]) or "" for p in SANDBOX_FILES}
     missing = sorted(n for n in names if n not in LAYER_OF)
     assert not missing, f"give these a layer in LAYERS: {missing}"
     assert len(LAYER_OF) == sum(len(layer) for layer in LAYERS), "a name is in two layers"
@@ -132,6 +278,40 @@ def test_no_inner_layer_imports_an_outer_one() -> None:
         w for where in unexplained.values() for w in where)
     stale = sorted(pair for pair in ALLOWED if pair not in found)
     assert not stale, f"ALLOWED entries no longer needed, remove them: {stale}"
+
+
+def test_no_import_cycle_between_modules() -> None:
+    graph = _module_graph()
+    found = cycles(graph)
+    assert not found, "import cycles between modules of sandbox/:\n" + "\n".join(
+        _describe(c, graph) for c in found) + "\n" + CYCLE_FIX
+
+
+def test_no_import_cycle_between_packages() -> None:
+    """Packages of one layer import each other in one direction only (device -> network -> containers)."""
+    graph = _package_graph()
+    found = cycles(graph)
+    assert not found, "import cycles between packages of sandbox/:\n" + "\n".join(
+        _describe(c, graph) for c in found) + "\n" + CYCLE_FIX
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    found = {(f, m, n): line for f, line, m, n in private_imports()}
+    bad = [f"{f}:{line} imports the private name {n} from {m}; fix: make it public in {m} (drop the "
+           f"underscore, document it) if it is part of what {m} offers, or move it to a module both import"
+           for (f, m, n), line in sorted(found.items()) if (f, m, n) not in PRIVATE_ALLOWED]
+    assert not bad, "\n".join(bad)
+    stale = sorted(key for key in PRIVATE_ALLOWED if key not in found)
+    assert not stale, f"PRIVATE_ALLOWED entries no longer needed, remove them: {stale}"
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph: dict[str, dict[str, list[str]]] = {"a": {"b": ["a.py:1"]}, "b": {"c": ["b.py:3"]}, "c": {"a": ["c.py:9"], "d": []}, "d": {}, "e": {"e2": []},
+             "e2": {"e": []}}
+    found = sorted(cycles(graph))
+    assert found == [["a", "b", "c", "a"], ["e", "e2", "e"]]
+    assert "a -> b: a.py:1" in _describe(found[0], graph)
+    assert cycles({"x": {"y": []}, "y": {}}) == []
 
 
 @pytest.mark.parametrize("path", SANDBOX_FILES, ids=IDS)

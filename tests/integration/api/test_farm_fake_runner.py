@@ -17,7 +17,7 @@ import pytest
 from farm_harness import free_port, serve, stop, wait_ready, worker
 
 from sandbox.api.client import SandboxClient
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.orchestrator.model import AnalysisState
 
 TERMINAL = {AnalysisState.SUCCEEDED, AnalysisState.FAILED, AnalysisState.CANCELLED}

@@ -41,7 +41,7 @@ from farm_harness import wait_ready
 from test_farm_real_runner import RealFarm, farm, wait_all  # noqa: F401  (farm: the fixture)
 
 from sandbox.api.client import SandboxClient
-from sandbox.core.analysis import Verdict
+from sandbox.model import Verdict
 from sandbox.orchestrator.model import AnalysisState
 
 pytestmark = pytest.mark.integration

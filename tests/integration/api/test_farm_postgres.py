@@ -31,7 +31,7 @@ from pgcluster import PgServer, running_server
 
 from sandbox.api.channel import open_channel
 from sandbox.api.client import SandboxClient
-from sandbox.core.analysis import Scenario, Stage
+from sandbox.model import Scenario, Stage
 from sandbox.orchestrator.model import AnalysisState, EventRecord
 
 TERMINAL = {AnalysisState.SUCCEEDED, AnalysisState.FAILED, AnalysisState.CANCELLED}

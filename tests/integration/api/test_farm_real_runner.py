@@ -35,7 +35,7 @@ from farm_harness import REPO, free_port, honeyphone, serve, stop, wait_ready, w
 from sandbox.api.client import SandboxClient
 from sandbox.bundle.pack import pack_bundle
 from sandbox.containers.cleanup import cleanup
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.device.adb_server import AdbServer
 from sandbox.network import containment
 from sandbox.orchestrator.model import AnalysisState

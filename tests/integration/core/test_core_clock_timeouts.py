@@ -35,7 +35,7 @@ from typing import Any
 import docker
 import pytest
 
-from sandbox.core.analysis import AnalysisOutcome, AnalysisRequest, CancelToken, Scenario, Verdict
+from sandbox.model import AnalysisOutcome, AnalysisRequest, CancelToken, Scenario, Verdict
 from sandbox.core.pipeline import run_analysis
 from sandbox.device.twin import new_analysis_id
 from sandbox.settings import Settings

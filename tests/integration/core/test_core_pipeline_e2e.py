@@ -9,7 +9,7 @@ from typing import Any
 import docker
 import pytest
 
-from sandbox.core.analysis import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage, Verdict
+from sandbox.model import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage, Verdict
 from sandbox.core.pipeline import run_analysis
 from sandbox.device.twin import new_analysis_id
 from sandbox.settings import Settings

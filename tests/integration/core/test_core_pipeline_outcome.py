@@ -15,7 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from sandbox.core.analysis import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
+from sandbox.model import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
 from sandbox.containers.emulator_container import kvm_available
 from sandbox.core.pipeline import run_analysis
 from sandbox.device.twin import new_analysis_id

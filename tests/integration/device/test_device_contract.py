@@ -22,8 +22,8 @@ from contract_profiles import AndroidProfile, Profile, TwinProfile
 
 from sandbox.canary import CanarySpec, generate
 from sandbox.containers.cleanup import cleanup
-from sandbox.containers.network import create_device_network
-from sandbox.core.analysis import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Verdict
+from sandbox.network.bridge import create_device_network
+from sandbox.model import AnalysisRequest, CancelToken, ProgressEvent, Scenario, Verdict
 from sandbox.core.pipeline import run_analysis
 from sandbox.core.planting import SMS, plant
 from sandbox.network import containment

@@ -22,7 +22,7 @@ from typing import Any
 import docker
 import dpkt
 
-from sandbox.core.analysis import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
+from sandbox.model import AnalysisOutcome, AnalysisRequest, CancelToken, ProgressEvent, Scenario, Stage
 from sandbox.core.pipeline import run_analysis
 from sandbox.device.twin import new_analysis_id
 from sandbox.network.containment import list_rules

@@ -43,7 +43,7 @@ from faultlab import (
 
 from sandbox.containers.cleanup import cleanup
 from sandbox.containers.device_container import TWIN_CAPS, TWIN_DATA_MOUNTS
-from sandbox.core.analysis import ProgressEvent, Stage, Verdict
+from sandbox.model import ProgressEvent, Stage, Verdict
 from sandbox.device import AdbServer
 from sandbox.device.twin import TwinHandle, boot_twin, new_analysis_id
 from sandbox.network.capture import Capture

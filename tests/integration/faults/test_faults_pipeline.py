@@ -44,7 +44,7 @@ from faultlab import (
     tcpdump_pids,
 )
 
-from sandbox.core.analysis import Stage
+from sandbox.model import Stage
 from sandbox.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("faults")]

@@ -25,7 +25,8 @@ import dpkt
 from hostnet import host_uplinks  # noqa: F401  (re-exported for the network tests)
 
 from sandbox.containers.cleanup import cleanup
-from sandbox.containers.network import DeviceNetwork, create_device_network
+from sandbox.containers.network import DeviceNetwork
+from sandbox.network.bridge import create_device_network
 from sandbox.device import AdbServer
 from sandbox.device.twin import TwinHandle, boot_twin
 from sandbox.network.capture import Capture, CaptureResult
@@ -41,7 +42,7 @@ from sandbox.network.fakenet import (
 )
 from sandbox.network.logs import FakenetLogs
 from sandbox.network.routing import route_via
-from sandbox.network.trust import install_ca_twin
+from sandbox.device.trust import install_ca_twin
 from sandbox.settings import Settings
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from sandbox.api import convert
 from sandbox.api.gen.honeyphone.v1 import sandbox_pb2 as pb
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.orchestrator.errors import InvalidArgument
 from sandbox.orchestrator.model import AnalysisRecord, AnalysisState, EventRecord
 

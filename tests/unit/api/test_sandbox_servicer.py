@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sandbox.api.client import SandboxClient
 from sandbox.api.gen.honeyphone.v1 import fleet_pb2 as fpb
 from sandbox.api.gen.honeyphone.v1 import sandbox_pb2 as pb
-from sandbox.core.analysis import Scenario
+from sandbox.model import Scenario
 
 
 def chunks(data: bytes, size: int, filename: str = "fw.tgz") -> Any:

@@ -6,7 +6,7 @@ from campaign_fakes import BIGDATA, UPDATE, finding, report, result
 
 from sandbox.campaign.diff import describe, diff_campaign, diff_versions, group_leaks, render_diffs
 from sandbox.campaign.model import Campaign, Leak, version_from_report
-from sandbox.core.analysis import Scenario, Verdict
+from sandbox.model import Scenario, Verdict
 
 
 def test_the_fix_removes_every_leak_and_the_bigdata_host() -> None:

@@ -10,7 +10,7 @@ from campaign_fakes import result
 
 from sandbox.campaign.junit import render_junit
 from sandbox.campaign.model import Campaign
-from sandbox.core.analysis import Scenario
+from sandbox.model import Scenario
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

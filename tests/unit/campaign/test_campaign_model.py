@@ -6,7 +6,7 @@ import pytest
 from campaign_fakes import finding, report, result
 
 from sandbox.campaign.model import Leak, exit_code, leak_details, report_destinations, version_from_report
-from sandbox.core.analysis import Verdict
+from sandbox.model import Verdict
 
 
 def test_leak_details_keep_the_earliest_finding_and_count() -> None:

@@ -9,7 +9,7 @@ from campaign_fakes import result
 
 from sandbox.campaign.model import Campaign, version_from_report
 from sandbox.campaign.page import render_page
-from sandbox.core.analysis import Scenario, Verdict
+from sandbox.model import Scenario, Verdict
 
 
 class _Collect(HTMLParser):

@@ -11,7 +11,7 @@ from campaign_fakes import fake_farm, make_bundle
 from sandbox.api.channel import open_channel
 from sandbox.api.client import SandboxClient
 from sandbox.campaign.runner import CampaignRequest, run_campaign
-from sandbox.core.analysis import Scenario, Verdict
+from sandbox.model import Scenario, Verdict
 
 
 @pytest.fixture

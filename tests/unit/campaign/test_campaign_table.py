@@ -6,7 +6,7 @@ from campaign_fakes import result
 
 from sandbox.campaign.model import Campaign
 from sandbox.campaign.table import render_grid, render_table
-from sandbox.core.analysis import Scenario
+from sandbox.model import Scenario
 
 
 def _lines(text: str) -> list[str]:

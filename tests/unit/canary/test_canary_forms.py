@@ -12,7 +12,7 @@ from faker.providers.person.en_US import Provider as PersonProvider
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.canary import MIN_NUMBER_DIGITS, MIN_TEXT_CHARS, CanarySet, CanarySpec, generate
+from sandbox.canary import MIN_NUMBER_DIGITS, MIN_TEXT_CHARS, CanarySet, CanarySpec, build_forms, forms_by_kind, generate
 from sandbox.canary.forms import MAX_BODY_WINDOWS, NUMBER_FIELDS, body_forms, number_forms
 
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "ja_JP", "pt_BR", "zh_CN"]
@@ -32,7 +32,7 @@ def canaries() -> CanarySet:
 
 def check_proof_rules(canaries: CanarySet) -> None:
     """Thresholds, fields and uniqueness rules every set must obey."""
-    forms = canaries.forms()
+    forms = build_forms(canaries)
     parts = set()
     for contact in canaries.contacts:
         parts |= {contact.given_name, contact.middle_name, contact.family_name}
@@ -126,7 +126,7 @@ def test_forms_follow_the_proof_rules_in_every_locale(seed: int, locale: str) ->
 
 def test_every_item_has_its_forms(canaries: CanarySet) -> None:
     by_item: dict[str, Counter[str]] = defaultdict(Counter)
-    for form in canaries.forms():
+    for form in build_forms(canaries):
         by_item[form.item_id][form.form] += 1
     for contact in canaries.contacts:
         forms = by_item[contact.id]
@@ -143,7 +143,7 @@ def test_every_item_has_its_forms(canaries: CanarySet) -> None:
 
 
 def test_number_forms_all_parse_back_to_the_number(canaries: CanarySet) -> None:
-    for form in canaries.forms():
+    for form in build_forms(canaries):
         if form.field in NUMBER_FIELDS:
             e164 = getattr(canaries.item(form.item_id), form.field)
             if form.form in ("e164", "international"):
@@ -154,7 +154,7 @@ def test_number_forms_all_parse_back_to_the_number(canaries: CanarySet) -> None:
 
 def test_shared_values_keep_every_item(canaries: CanarySet) -> None:
     items_of: dict[str, set[str]] = defaultdict(set)
-    for form in canaries.forms():
+    for form in build_forms(canaries):
         items_of[form.value].add(form.item_id)
     contact = next(c for c in canaries.contacts if any(m.address == c.number for m in canaries.sms))
     expected = {contact.id} | {m.id for m in canaries.sms if m.address == contact.number}
@@ -163,7 +163,7 @@ def test_shared_values_keep_every_item(canaries: CanarySet) -> None:
 
 
 def test_no_date_duration_or_otp_is_a_form(canaries: CanarySet) -> None:
-    values = {f.value for f in canaries.forms()}
+    values = {f.value for f in build_forms(canaries)}
     for call in canaries.calls:
         assert str(call.duration_s) not in values and str(call.date_ms) not in values
     for sms in canaries.sms:
@@ -172,10 +172,10 @@ def test_no_date_duration_or_otp_is_a_form(canaries: CanarySet) -> None:
             assert digits not in values
 
 
-def test_forms_by_kind_and_copies(canaries: CanarySet) -> None:
-    forms = canaries.forms()
-    grouped = canaries.forms_by_kind()
+def test_forms_by_kind_and_fresh_lists(canaries: CanarySet) -> None:
+    forms = build_forms(canaries)
+    grouped = forms_by_kind(canaries)
     assert sum(len(v) for v in grouped.values()) == len(forms)
     assert all(f.kind == kind for kind, group in grouped.items() for f in group)
     forms.clear()
-    assert canaries.forms()  # callers get a copy
+    assert build_forms(canaries)  # every call builds a new list

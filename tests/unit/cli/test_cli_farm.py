@@ -11,7 +11,7 @@ from sandbox.api.channel import open_channel
 from sandbox.api.client import SandboxClient
 from sandbox.campaign.runner import CampaignRequest, run_campaign
 from sandbox.cli.farm import embedded_farm, listening
-from sandbox.core.analysis import Scenario, Verdict
+from sandbox.model import Scenario, Verdict
 from sandbox.settings import Settings
 
 

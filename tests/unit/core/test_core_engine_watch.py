@@ -116,7 +116,7 @@ def test_explain_tells_a_vanished_container_from_a_silent_engine(tmp_path: Any) 
     """A 404 means the engine answered: the message must not say it stopped answering."""
     import requests.exceptions
 
-    from sandbox.core.analysis import ProgressEvent, Stage
+    from sandbox.model import ProgressEvent, Stage
     from sandbox.core.watchdog import Watchdog
     from sandbox.settings import Settings
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sandbox.bundle import load_bundle
 from sandbox.canary import CanarySpec, generate
-from sandbox.core.analysis import AnalysisRequest, Scenario
+from sandbox.model import AnalysisRequest, Scenario
 from sandbox.core.report import build_report
 from sandbox.core.run_state import RunState
 from sandbox.settings import Settings

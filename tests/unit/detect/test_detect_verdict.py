@@ -12,7 +12,7 @@ from detect_helpers import FAKENET
 
 from sandbox.canary import CanarySpec, generate
 from sandbox.clock import ClockMapping
-from sandbox.core.analysis import Verdict
+from sandbox.model import Verdict
 from sandbox.detect.findings import detect
 from sandbox.detect.sources import Payload
 from sandbox.detect.verdict import OpaqueSend, VerdictResult, opaque_reason, verdict

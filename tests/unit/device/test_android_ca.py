@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.network.certhash import CertError, android_ca_name, pem_to_der, subject_der, subject_hash_old
-from sandbox.network.trust_android import (
+from sandbox.device.certhash import CertError, android_ca_name, pem_to_der, subject_der, subject_hash_old
+from sandbox.device.trust_android import (
     APEX_CACERTS,
     SYSTEM_CACERTS,
     apex_inject_script,

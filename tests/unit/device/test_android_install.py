@@ -22,8 +22,8 @@ from fake_emulator import FakeEmulator
 from sandbox.device.emulator import AndroidHandle, after_reboot, install_firmware
 from sandbox.device.privapp import plan_apps
 from sandbox.errors import DeviceError
-from sandbox.network.certhash import android_ca_name
-from sandbox.network.trust_android import APEX_CACERTS, AndroidTrust
+from sandbox.device.certhash import android_ca_name
+from sandbox.device.trust_android import APEX_CACERTS, AndroidTrust
 from sandbox.settings import Settings
 
 HERE = Path(__file__).parent

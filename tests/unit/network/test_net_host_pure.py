@@ -2,7 +2,7 @@
 
 Firewall rule building, ``iptables -S`` parsing, install/remove against an
 in-memory iptables (order, idempotence, leaving other analyses' and foreign
-rules alone), log parsing, tcpdump argv/summary parsing, CA checks and route
+rules alone), log parsing, tcpdump argv/summary parsing and route
 argument validation.
 """
 
@@ -21,7 +21,6 @@ from sandbox.network.capture import parse_counts, tcpdump_argv
 from sandbox.network.iptables import ListedRule, parse_listing
 from sandbox.network.logs import FakenetLogs, HttpFlow, split_hostport
 from sandbox.network.routing import default_route_argv
-from sandbox.network.trust import check_pem, twin_ca_path
 
 # -- rules ---------------------------------------------------------------------------------
 
@@ -201,22 +200,6 @@ def test_tcpdump_argv_and_counts() -> None:
     summary = "177 packets captured\n180 packets received by filter\n3 packets dropped by kernel\n"
     assert parse_counts(summary) == (177, 3)
     assert parse_counts("tcpdump: error") == (None, None)
-
-
-PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-
-
-def test_check_pem() -> None:
-    assert check_pem(b"\n" + PEM) == PEM
-    for bad in (b"", PEM + PEM, PEM + b"-----BEGIN PRIVATE KEY-----\n", b"; rm -rf /"):
-        with pytest.raises(ValueError):
-            check_pem(bad)
-
-
-def test_twin_ca_path() -> None:
-    assert twin_ca_path("abc") == "/usr/local/share/ca-certificates/honeyphone-abc.crt"
-    with pytest.raises(ValueError):
-        twin_ca_path("../../etc/passwd")
 
 
 def test_default_route_argv() -> None:

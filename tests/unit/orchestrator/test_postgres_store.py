@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from pgcluster import PgServer, running_server
 
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.errors import EnvironmentProblem
 from sandbox.orchestrator.errors import LimitExceeded, PreconditionFailed, StoreUnavailable
 from sandbox.orchestrator.model import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.orchestrator.errors import InvalidArgument, NotFound, PreconditionFailed
 from sandbox.orchestrator.memory_store import MemoryStore
 from sandbox.orchestrator.model import AnalysisState, Completion, WorkerProgress

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.core.analysis import Scenario, Stage, Verdict
+from sandbox.model import Scenario, Stage, Verdict
 from sandbox.orchestrator.errors import LimitExceeded, NotFound
 from sandbox.orchestrator.memory_store import MemoryStore
 from sandbox.orchestrator.model import (

@@ -12,7 +12,7 @@ import pytest
 from sandbox.api.channel import open_channel
 from sandbox.api.fleet_client import FleetClient
 from sandbox.api.server import RunningServer, Security, start_server
-from sandbox.core.analysis import (
+from sandbox.model import (
     AnalysisOutcome,
     AnalysisRequest,
     CancelToken,

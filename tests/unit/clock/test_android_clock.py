@@ -4,6 +4,8 @@ the command lines Android prints for."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -14,7 +16,8 @@ from sandbox.device.device import Device
 from sandbox.device.dumpsys_jobs import ScheduledJob
 from sandbox.errors import DeviceError
 
-from fake_android import FakeAlarm, FakeAndroid, FakeJob
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "device"))  # the scripted shell lives there
+from fake_android import FakeAlarm, FakeAndroid, FakeJob  # noqa: E402
 
 H = 3600.0
 FW = "com.example.fw"

@@ -3,6 +3,11 @@
 The gRPC servicers convert protobuf messages to and from these frozen
 dataclasses in one place; workers hand an ``AnalysisRequest`` to a
 ``Runner`` and get an ``AnalysisOutcome`` back.  Nothing here does I/O.
+
+A foundation module (innermost layer, next to ``settings`` and ``errors``)
+rather than part of ``core``: the orchestrator, the API, campaigns and
+workers all speak these types, and none of them should need the pipeline's
+package to name a verdict or a stage.  It imports nothing from ``sandbox``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..device import Device
+from .device import Device
 from ..errors import DeviceError
 
 TWIN_CA_DIR = "/usr/local/share/ca-certificates"

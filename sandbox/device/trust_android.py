@@ -20,9 +20,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from ..device.adb_server import AdbServer
-from ..device.android import make_system_writable, reboot
-from ..device.device import Device
+from .adb_server import AdbServer
+from .android import make_system_writable, reboot
+from .device import Device
 from ..errors import DeviceError
 from ..settings import Settings
 from .certhash import android_ca_name
