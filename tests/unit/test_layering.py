@@ -53,9 +53,7 @@ ALLOWED: dict[tuple[str, str], str] = {}
 
 # (importing file, imported module, private name) -> reason.  The integrator
 # removes an entry once its fix is merged; an entry no longer needed fails.
-PRIVATE_ALLOWED: dict[tuple[str, str, str], str] = {
-    ("sandbox/monitor/summary.py", "sandbox.monitor.parser", "_normalize_ip"): "being fixed in the monitor split",
-}
+PRIVATE_ALLOWED: dict[tuple[str, str, str], str] = {}
 
 WORKERS_IMPORTED_ONLY_BY = frozenset({"cli"})  # the embedded farm and `serve --local-worker` run a WorkerAgent
 WORKERS_NEVER_IMPORT = frozenset({"cli", "pytest_plugin"})
