@@ -79,11 +79,11 @@ import binascii
 import hashlib
 import re
 import threading
-from operator import xor
+from operator import add, xor
 from bisect import bisect_right
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import accumulate
+from itertools import accumulate, repeat
 
 from . import decoders as dec
 from .hashing import ALGORITHMS, HashForm, hex_kind
@@ -232,6 +232,40 @@ _B32U_MAP = _class_map(_B32_UPPER)
 _B32L_MAP = _class_map(_B32_LOWER)
 
 
+def _run_list(mapped: bytes, xs: bytes) -> tuple[list[int], list[int]]:
+    """:func:`_subruns` as (starts, ends) lists, by a plain loop (no generator
+    frame or tuple per run; :func:`_distinct` maps over the lists in C)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    find = mapped.find
+    pos = 0
+    while (a := find(xs, pos)) >= 0:
+        starts.append(a)
+        pos = find(b".", a)
+        if pos < 0:
+            ends.append(len(mapped))
+            break
+        ends.append(pos)
+    return starts, ends
+
+
+def _distinct(big: bytes, runs: tuple[list[int], list[int]], context: int) -> Iterable[tuple[int, int]]:
+    """The runs whose bytes (plus ``context`` bytes after them) were not seen
+    at an earlier run, in order.  Slicing, hashing and the first-occurrence
+    table run in C (``map``/``dict``), so a repeated token (a header, cookie
+    or bearer token of every request of a keep-alive flow) costs well under
+    a microsecond instead of a trip through the decoder loop."""
+    starts, ends = runs
+    if len(starts) < 2:
+        return zip(starts, ends)
+    keys = list(map(big.__getitem__, map(slice, starts, map(add, ends, repeat(context)))))
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+    if len(first) == len(keys):
+        return zip(starts, ends)
+    order = sorted(first.values())
+    return zip(map(starts.__getitem__, order), map(ends.__getitem__, order))
+
+
 def _subruns(mapped: bytes, xs: bytes) -> Iterator[tuple[int, int]]:
     """Maximal runs of at least ``len(xs)`` ``x`` in a class-mapped string
     (``xs`` is that many ``x``; C-speed finds)."""
@@ -269,24 +303,39 @@ _DIGEST_KINDS = {(algo, enc): HashForm(b"", enc == "hex", f"{algo}-{enc}", "", e
                  for algo in ALGORITHMS for enc in ("hex", "b64", "b64url")}
 _HASHERS = (("md5", hashlib.md5), ("sha1", hashlib.sha1), ("sha256", hashlib.sha256))
 _B64URL = bytes.maketrans(b"+/", b"-_")
+_B64URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+#: The URL-safe kind of each standard base64 kind (the table keys standard
+#: base64 only; a window is looked up in the standard alphabet).
+_URL_KIND = {_DIGEST_KINDS[algo, "b64"]: _DIGEST_KINDS[algo, "b64url"] for algo in ALGORITHMS}
 
 
-# A digest table entry: (ref, kind); the digest text is derived from the key.
-_DigestEntry = tuple[Hashable, HashForm]
+# A digest table entry: (refs, kind); the digest text is derived from the key.
+_DigestEntry = tuple[tuple[Hashable, ...], HashForm]
 
 
-def _add_digests(table: dict[bytes, list[_DigestEntry]], ref: Hashable, raw: bytes) -> None:
+def _digest_table(by_raw: dict[bytes, list[Hashable]]) -> tuple[dict[bytes, _DigestEntry], bool]:
     """The renderings of :func:`sandbox.detect.hashing.hashed_forms`, keyed by
-    lookup text (hex lower-cased, base64 unpadded), without an object per
-    form beyond a small tuple: 10,000 canaries make ~400,000 of them."""
+    lookup text (hex lower-cased, base64 unpadded), and whether a base64 key
+    is made of hex digits only.  10,000 canaries make ~400,000 keys, so the
+    table is built per (algorithm, rendering) with ``map``/``zip`` and one
+    ``dict.update`` (C loops), one shared entry tuple per needle value: a
+    Python statement per key was a quarter of the compile time.  Keys never
+    collide: each (algorithm, rendering) has its own length.  URL-safe base64
+    has no keys of its own: windows are looked up in the standard alphabet
+    (see ``_digest_windows``), a third fewer keys."""
+    raws = list(by_raw)
+    refs = [tuple(r) for r in by_raw.values()]
+    table: dict[bytes, _DigestEntry] = {}
+    all_hex = False
     for algo, hasher in _HASHERS:
-        digest = hasher(raw).digest()
-        table.setdefault(digest.hex().encode(), []).append((ref, _DIGEST_KINDS[algo, "hex"]))
-        std = binascii.b2a_base64(digest, newline=False)
-        table.setdefault(std.rstrip(b"="), []).append((ref, _DIGEST_KINDS[algo, "b64"]))
-        url = std.translate(_B64URL)
-        if url != std:
-            table.setdefault(url.rstrip(b"="), []).append((ref, _DIGEST_KINDS[algo, "b64url"]))
+        digests = [hasher(r).digest() for r in raws]
+        table.update(zip(map(binascii.hexlify, digests), zip(refs, repeat(_DIGEST_KINDS[algo, "hex"]))))
+        std = [binascii.b2a_base64(d, newline=False) for d in digests]
+        keys = list(map(bytes.rstrip, std, repeat(b"=")))
+        table.update(zip(keys, zip(refs, repeat(_DIGEST_KINDS[algo, "b64"]))))
+        # Could a base64 digest text be all hex digits?  (p ~ 1e-10 each; checked, not assumed)
+        all_hex = all_hex or not all(map(bytes.translate, keys, repeat(None), repeat(_HEXDIGITS)))
+    return table, all_hex
 
 
 def _digest_text(key: bytes, kind: HashForm) -> str:
@@ -320,7 +369,7 @@ class _Gen:
     piece costs one tuple and one list slot.
     """
 
-    __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains")
+    __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains", "_b64_runs")
 
     def __init__(self, big: bytes, depth: int, starts: list[int], pieces: list[_Child], parent: _Gen | None) -> None:
         self.big = big
@@ -329,6 +378,7 @@ class _Gen:
         self.pieces = pieces
         self.parent = parent
         self._chains: dict[int, tuple[str, ...]] = {}
+        self._b64_runs: tuple[list[int], list[int]] | None = None
 
     @classmethod
     def root(cls, data: bytes) -> _Gen:
@@ -344,6 +394,14 @@ class _Gen:
 
     def end(self, i: int) -> int:
         return self.starts[i] + len(self.pieces[i][0])
+
+    def b64_runs(self, xs: bytes) -> tuple[list[int], list[int]]:
+        """Maximal base64-alphabet runs of at least ``len(xs)`` chars, found
+        once per generation: the digest lookup and the decoders both walk
+        them (the digest lookup only the longer ones)."""
+        if self._b64_runs is None:
+            self._b64_runs = _run_list(self.big.translate(_B64_MAP), xs)
+        return self._b64_runs
 
     def locate(self, pos: int) -> int:
         """Index of the piece containing ``pos``, or -1 (separator/outside)."""
@@ -470,59 +528,46 @@ class Scanner:
         self._max_bytes = max(0, max_decoded_bytes)
         self.backend = resolve_backend()
         self._local = threading.local()
-        lit_index: dict[tuple[bytes, bool], int] = {}
-        self._lit_pats: list[bytes] = []
-        lit_fold: list[bool] = []
-        self._lit_info: list[list[_Form]] = []
-        xor_index: dict[bytes, int] = {_GZIP_DIFF: 0}
-        self._xor_pats: list[bytes] = [_GZIP_DIFF]
-        self._xor_info: list[list[tuple[bytes, _Form]]] = [[]]
-        maxlen = 1
-
-        def add_literal(pattern: bytes, caseless: bool, form: _Form) -> None:
-            key = (pattern.lower() if caseless else pattern, caseless)
-            idx = lit_index.get(key)
-            if idx is None:
-                idx = lit_index[key] = len(self._lit_pats)
-                self._lit_pats.append(pattern)
-                lit_fold.append(caseless)
-                self._lit_info.append([])
-            self._lit_info[idx].append(form)
-
-        # Hashed forms are looked up by window, not compiled into the automaton
-        # (see _match_digests): ~8 per needle would be most of its literals,
-        # and Hyperscan compiles ~25k literals a second.
-        self._digests: dict[bytes, list[_DigestEntry]] = {}
-        self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
+        # One statement or two per needle (10,000 canaries are 50,000 needles):
+        # literal and XOR-difference patterns are grouped by dicts, whose key
+        # order is the pattern order.
+        lits: dict[bytes, list[_Form]] = {}
+        xors: dict[bytes, list[tuple[bytes, _Form]]] = {_GZIP_DIFF: []}
         for needle in needles:
             hash(needle.ref)  # fail early, not inside scan()
             raw = needle.value.encode("utf-8")
             if not raw:
                 continue
-            maxlen = max(maxlen, len(raw))
             form: _Form = (needle.ref, needle.value, None)
-            add_literal(raw, False, form)
+            if (forms := lits.get(raw)) is None:
+                lits[raw] = [form]
+            else:
+                forms.append(form)
             if len(raw) >= 8 and len(set(raw)) >= 4:
                 d = bytes(map(xor, raw, raw[1:]))
-                idx = xor_index.get(d)
-                if idx is None:
-                    idx = xor_index[d] = len(self._xor_pats)
-                    self._xor_pats.append(d)
-                    self._xor_info.append([])
-                self._xor_info[idx].append((raw, form))
-            if hashes:
-                _add_digests(self._digests, needle.ref, raw)
+                if (same := xors.get(d)) is None:
+                    xors[d] = [(raw, form)]
+                else:
+                    same.append((raw, form))
+        self._lit_pats: list[bytes] = list(lits)
+        self._lit_info: list[list[_Form]] = list(lits.values())
+        lit_fold = [False] * len(self._lit_pats)
+        self._xor_pats: list[bytes] = list(xors)
+        self._xor_info: list[list[tuple[bytes, _Form]]] = list(xors.values())
+        maxlen = max(map(len, self._lit_pats), default=1)
+        # Hashed forms are looked up by window, not compiled into the automaton
+        # (see _match_digests): ~8 per needle would be most of its literals,
+        # and Hyperscan compiles ~25k literals a second.
+        by_raw = {raw: [f[0] for f in forms] for raw, forms in lits.items()} if hashes else {}
+        self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
         self._digest_xs: dict[bool, bytes] = {True: b"", False: b""}
-        # Could a base64 digest text be all hex digits?  (p ~ 1e-10 each; checked, not assumed)
-        self._b64_digest_all_hex = any(
-            not entries[0][1].is_hex and b"." not in key.translate(_HEX_MAP)
-            for key, entries in self._digests.items())
+        self._digests, self._b64_digest_all_hex = _digest_table(by_raw)
         if self._digests:  # the window sizes to try: digest text lengths, hex and base64
-            sizes = {(entries[0][1].is_hex, len(key)) for key, entries in self._digests.items()}
-            for is_hex in (True, False):
-                self._digest_lens[is_hex] = tuple(sorted(n for h, n in sizes if h == is_hex))
-                if self._digest_lens[is_hex]:  # runs of class-mapped "x" at least that long
-                    self._digest_xs[is_hex] = b"x" * self._digest_lens[is_hex][0]
+            sizes = [hasher().digest_size for _, hasher in _HASHERS]
+            self._digest_lens = {True: tuple(sorted(2 * n for n in sizes)),
+                                 False: tuple(sorted(-(-4 * n // 3) for n in sizes))}  # unpadded base64
+            for is_hex in (True, False):  # runs of class-mapped "x" at least that long
+                self._digest_xs[is_hex] = b"x" * self._digest_lens[is_hex][0]
         self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
         self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
@@ -611,13 +656,22 @@ class Scanner:
         # run's windows depend only on its bytes, so an identical run holds no
         # digest either.  Runs that held one are looked up again (their hits
         # may belong to another chain).
-        vain: set[tuple[bool, bytes]] = set()
-        for is_hex, table in ((False, _B64_MAP), (True, _HEX_MAP)):
+        single = len(gen.pieces) == 1
+        for is_hex in (False, True):
             xs = self._digest_xs[is_hex]
             if not xs:
                 continue
-            for a, z in _subruns(big.translate(table), xs):
-                key = (is_hex, big[a:z])
+            vain: set[bytes] = set()
+            if is_hex:
+                runs = _run_list(big.translate(_HEX_MAP), xs)
+            else:  # the decoders' runs (a digest text is longer than their minimum)
+                size = len(xs)
+                pairs = [(a, z) for a, z in zip(*gen.b64_runs(self._x_b64)) if z - a >= size]
+                runs = ([a for a, _ in pairs], [z for _, z in pairs])
+            # one chain: a repeated run finds nothing new
+            found = _distinct(big, runs, 0) if single else zip(*runs)
+            for a, z in found:
+                key = big[a:z]
                 if key in vain:
                     continue
                 i = gen.locate(a)
@@ -631,7 +685,11 @@ class Scanner:
         found = False
         if not is_hex and not self._b64_digest_all_hex and b"." not in big[a:z].translate(_HEX_MAP):
             return False  # an all-hex run holds no base64 digest of this set (its hex digests: the hex pass)
-        seg = big[a:z].lower() if is_hex else big[a:z]
+        seg = big[a:z]
+        if is_hex:
+            seg = seg.lower()
+        elif b"-" in seg or b"_" in seg:  # URL-safe: the table holds standard base64 only
+            seg = seg.translate(_B64URL_TO_STD)
         for size in self._digest_lens[is_hex]:
             if n < size:
                 break
@@ -652,8 +710,14 @@ class Scanner:
                         piece = gen.pieces[i]
                         if prev.find(matched, piece[3], piece[4]) >= 0:
                             continue  # visible verbatim one layer up: reported there
-                    for ref, kind in table[key]:
-                        self._record(hits, gen, i, p, p + size, (ref, _digest_text(key, kind), kind), matched, 0)
+                    refs, kind = table[key]
+                    text = key
+                    if not is_hex and (b"-" in matched or b"_" in matched):
+                        if b"+" in matched or b"/" in matched:
+                            continue  # both alphabets: no rendering of this digest
+                        kind, text = _URL_KIND[kind], key.translate(_B64URL)
+                    for ref in refs:
+                        self._record(hits, gen, i, p, p + size, (ref, _digest_text(text, kind), kind), matched, 0)
         return found
 
     def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
@@ -886,47 +950,54 @@ class _Decoding:
         run crosses pieces).  Identical runs under one chain are decoded once.
         """
         gen, big = self.gen, self.big
-        x_b64, x_hex, x_b32 = self.sc._x_b64, self.sc._x_hex, self.sc._x_b32
+        x_hex, x_b32 = self.sc._x_hex, self.sc._x_b32
         single = len(gen.pieces) == 1
         fe = gen.end(0)
+        chain: tuple[str, ...] = ()
+        i = 0
         # An identical token under the same chain decodes to identical
         # children whose hits are deduplicated per (ref, chain) anyway, so
-        # repeated headers, cookies and tokens are decoded once.
+        # repeated headers, cookies and tokens are decoded once.  Most runs of
+        # header-heavy traffic are such repeats: they cost a slice and a set
+        # lookup, nothing more.
         seen: set[tuple[tuple[str, ...], bytes]] = set()
-        for s, z in _subruns(big.translate(_B64_MAP), x_b64):
-            if single:
-                i = 0
-            else:
+        runs = gen.b64_runs(self.sc._x_b64)
+        # one chain: identical runs (with their '=' padding) are skipped in C
+        found = _distinct(big, runs, 2) if single else zip(*runs)
+        for s, z in found:
+            if not single:
                 i = gen.locate(s)
                 if i < 0:
                     continue
                 fe = gen.end(i)
-            pad = 0
-            while pad < 2 and z + pad < fe and big[z + pad] == 0x3D:  # up to two '='
-                pad += 1
-            run = big[s : z + pad]
-            key = (() if single else gen.chain(i), run)
+                chain = gen.chain(i)
+            if z < fe and big[z] == 0x3D:  # up to two '='
+                e = z + 2 if z + 1 < fe and big[z + 1] == 0x3D else z + 1
+                run = big[s:e]
+                core = big[s:z]
+            else:
+                run = core = big[s:z]
+            key = (chain, run)
             if key in seen:
                 continue
             seen.add(key)
-            core = run.rstrip(b"=") if run[-1] == 0x3D else run
-            n = len(core)
+            n = z - s
             hexmap = core.translate(_HEX_MAP)
             if b"." not in hexmap:
                 self.hex(core, i, s)
                 continue
             lower, upper = core.islower(), core.isupper()
             if x_hex in hexmap:
-                for a, z in _subruns(hexmap, x_hex):
-                    self.hex(core[a:z], i, s + a)
+                for a, y in zip(*_run_list(hexmap, x_hex)):
+                    self.hex(core[a:y], i, s + a)
             whole32 = False
             for table, wanted in ((_B32U_MAP, not lower), (_B32L_MAP, not upper)):
                 if wanted and x_b32 in (mapped := core.translate(table)):
-                    for a, z in _subruns(mapped, x_b32):
-                        whole32 = whole32 or z - a == n
-                        while z < fe - s and z - a < n + 6 and big[s + z] == 0x3D:  # '=' padding
-                            z += 1
-                        self.base32(big[s + a : s + z], i, s + a)
+                    for a, y in zip(*_run_list(mapped, x_b32)):
+                        whole32 = whole32 or y - a == n
+                        while y < fe - s and y - a < n + 6 and big[s + y] == 0x3D:  # '=' padding
+                            y += 1
+                        self.base32(big[s + a : s + y], i, s + a)
             if (whole32 and upper and n >= 24) or not core.translate(None, _HEX_DASH):
                 continue
             self.base64(run, i, s, not lower and not upper)
