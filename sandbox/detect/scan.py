@@ -389,7 +389,7 @@ class _Gen:
     piece costs one tuple and one list slot.
     """
 
-    __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains", "_b64_runs")
+    __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains", "_b64_map")
 
     def __init__(self, big: bytes, depth: int, starts: list[int], pieces: list[_Child], parent: _Gen | None) -> None:
         self.big = big
@@ -398,7 +398,7 @@ class _Gen:
         self.pieces = pieces
         self.parent = parent
         self._chains: dict[int, tuple[str, ...]] = {}
-        self._b64_runs: tuple[list[int], list[int]] | None = None
+        self._b64_map: bytes | None = None
 
     @classmethod
     def root(cls, data: bytes) -> _Gen:
@@ -415,13 +415,13 @@ class _Gen:
     def end(self, i: int) -> int:
         return self.starts[i] + len(self.pieces[i][0])
 
-    def b64_runs(self, xs: bytes) -> tuple[list[int], list[int]]:
-        """Maximal base64-alphabet runs of at least ``len(xs)`` chars, found
-        once per generation: the digest lookup and the decoders both walk
-        them (the digest lookup only the longer ones)."""
-        if self._b64_runs is None:
-            self._b64_runs = _run_list(self.big.translate(_B64_MAP), xs)
-        return self._b64_runs
+    def b64_map(self) -> bytes:
+        """``big`` class-mapped to the base64 alphabet (see :func:`_class_map`),
+        made once per generation: the digest lookup and the decoders both
+        look for runs in it, each of its own minimum length."""
+        if self._b64_map is None:
+            self._b64_map = self.big.translate(_B64_MAP)
+        return self._b64_map
 
     def locate(self, pos: int) -> int:
         """Index of the piece containing ``pos``, or -1 (separator/outside)."""
@@ -693,21 +693,14 @@ class Scanner:
         # run's windows depend only on its bytes, so an identical run holds no
         # digest either.  Runs that held one are looked up again (their hits
         # may belong to another chain).
-        single = len(gen.pieces) == 1
         for is_hex in (False, True):
             xs = self._digest_xs[is_hex]
             if not xs:
                 continue
             vain: set[bytes] = set()
-            if is_hex:
-                runs = _run_list(big.translate(_HEX_MAP), xs)
-            else:  # the decoders' runs (a digest text is longer than their minimum)
-                size = len(xs)
-                pairs = [(a, z) for a, z in zip(*gen.b64_runs(self._x_b64)) if z - a >= size]
-                runs = ([a for a, _ in pairs], [z for _, z in pairs])
-            # one chain: a repeated run finds nothing new
-            found = _distinct(big, runs, 0) if single else zip(*runs)
-            for a, z in found:
+            # base64: the decoders' class map (made once), runs of a digest's length
+            mapped = big.translate(_HEX_MAP) if is_hex else gen.b64_map()
+            for a, z in zip(*_run_list(mapped, xs)):
                 key = big[a:z]
                 if key in vain:
                     continue
@@ -1003,7 +996,7 @@ class _Decoding:
         # header-heavy traffic are such repeats: they cost a slice and a set
         # lookup, nothing more.
         seen: set[tuple[tuple[str, ...], bytes]] = set()
-        runs = gen.b64_runs(self.sc._x_b64)
+        runs = _run_list(gen.b64_map(), self.sc._x_b64)
         # one chain: identical runs (with their '=' padding) are skipped in C
         found = _distinct(big, runs, 2) if single else zip(*runs)
         for s, z in found:
