@@ -128,7 +128,7 @@ def test_scanner_digest_table_has_every_hashed_form() -> None:
     """The scanner's lookup table renders digests exactly as hashed_forms does
     (URL-safe base64 through the standard key: windows are looked up in the
     standard alphabet)."""
-    from sandbox.detect.scan import _B64URL, _KIND_BY_LEN, _URL_KIND, _digest_text
+    from sandbox.detect.hashing import _B64URL, _KIND_BY_LEN, _URL_KIND, _digest_text
 
     for value in ("héllo", "+15405550123", "Zed Quill"):
         sc = Scanner([Needle(value, "r")])
