@@ -92,7 +92,7 @@ from typing import TYPE_CHECKING
 from sandbox.canary.model import CanaryForm, CanarySet
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.scan import Hit, Needle, ScanError, Scanner
-from sandbox.detect.sources import Payload
+from sandbox.detect.payloads import Payload
 from sandbox.network.logs import split_hostport
 
 if TYPE_CHECKING:

@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from sandbox.canary import CanarySet, CanarySpec, generate
 from sandbox.clock import ClockMapping
 from sandbox.detect.findings import Detector, Finding, detect, device_port
-from sandbox.detect.sources import Payload, iter_payloads
+from sandbox.detect.payloads import Payload
+from sandbox.detect.sources import iter_payloads
 from sandbox.monitor.events import Connect, Exec, Send
 from sandbox.monitor.summary import Summary, summarize, summarize_lines
 
