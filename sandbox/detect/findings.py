@@ -67,8 +67,8 @@ makes its token and window hits redundant there.
 The primary evidence -- which gives the finding its canary form, encoding,
 channel and destination -- is chosen by: decrypted flow before pcap before
 the fakenet's raw logs (for https the flow is the only clear view), then
-non-hashed before hashed, then the shortest decode chain, then the longest
-form, then the earliest.  The destination host is the best-sourced name any
+the shortest decode chain, then the longest form, then the earliest (a
+finding's evidence is all hashed or none of it is, see above).  The destination host is the best-sourced name any
 evidence has (``http-host``/``sni`` before ``flow``/``query`` before the
 ``dns`` guess).  ``process`` comes from the syscall summary's
 ``who_owned`` for the primary evidence's destination and device-side port
