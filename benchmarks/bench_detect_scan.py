@@ -14,17 +14,38 @@ then times, in the same run:
 Prints one JSON object.  ``--size-mib 20`` for a quick run; default 500.
 ``--profile`` adds a cProfile top list (stderr) for the first 32 MiB.
 
-What bounds the speed (issue 15, profiled): not the automata any more --
-the needle literal pass runs at ~1 GB/s since the hashed forms left it
-(they are looked up by window in base64/hex runs), which also cut compiling
-10,000 canaries from ~30 s to ~4 s and the peak RSS from ~830 to ~270 MiB.
-What is left is Python work per *token*: every base64-alphabet run, query
-component, JSON escape and HTTP body start costs a few microseconds of
-interpreter time (``_Decoding.runs``/``url``/``json``/``starts`` and the
-digest lookups), so header-heavy traffic (many short tokens) scans at
-~10 MB/s and random binary at ~90 MB/s per core.  Going past that needs the
-per-token work out of the interpreter (a compiled extension) or a process
-pool over flows.
+What bounds the speed (issue 15, profiled again 2026-12-07): the per-byte
+C passes of every generation and, above all, Python work per *token*.
+
+* Random binary (~90-110 MB/s per core) is bounded by the C passes alone:
+  the literal automaton (2 Hyperscan shards), the XOR pass (the difference
+  sequence by big-int XOR at ~0.5 GB/s, then its automaton), the trigger
+  pass and the class-map ``translate``s come to ~10 ms per MB.  So even with
+  no Python per token, one core stays near 100 MB/s: 120 MB/s (ratio 0.3)
+  needs fewer passes (e.g. the XOR pass folded into the literal one) or the
+  passes in one compiled loop.
+* Header-heavy traffic (~13-16 MB/s) has ~17 base64-alphabet runs per KB.
+  Finding a run costs ~1 us (``translate`` + two ``find``s and a list
+  append), a repeated one (User-Agent, cookies) little more (it is skipped
+  in C, ``alphabets._distinct``), but each distinct one (request ids,
+  tokens) costs several us to classify, decode and emit, plus ~3 us of
+  digest lookup by window and ~7 us of raw deflate/brotli sniffing of its
+  decoded piece in the next generation.  Query strings and JSON escapes
+  add a few us per component.
+* Base64 blobs (~20 MB/s): an unpadded long run is decoded at all 4
+  alignments, so the next generation scans 3x the blob's size of
+  random-looking bytes through every C pass.
+
+2026-12-07: compiling 10,000 canaries went from ~3.6 to ~2.4 s CPU (in one
+process): needles ending in another needle (E.164 -> country-code digits ->
+digits) share its literal and XOR pattern (a fifth fewer patterns), and the
+digest table is built with C loops (``hashing._digest_table``).  Scan speed
+moved by ~5 % only (base64 runs shared by the digest lookup and the
+decoders, repeated runs skipped in C).  Going further needs the per-token
+work out of the interpreter: numpy (not a dependency yet) could find and
+classify all runs of a generation in a few array passes and decode them
+with one ``a2b_base64``; a compiled extension or a process pool over flows
+would do more.
 """
 
 from __future__ import annotations
@@ -231,9 +252,9 @@ def main() -> None:
 
     rng = random.Random(args.seed)
     needles = make_canaries(args.canaries, rng)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     scanner = Scanner(needles)
-    compile_s = time.perf_counter() - t0
+    compile_s, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_after_compile = peak_rss_mib()
 
     total = args.size_mib * 1024 * 1024
@@ -301,6 +322,7 @@ def main() -> None:
         "needles": len(needles),
         "backend": scanner.backend,
         "compile_s": round(compile_s, 2),
+        "compile_s_cpu": round(compile_cpu, 2),
         "flows": len(flows),
         "ours_mb_s": round(mb / ours_s, 1),
         "ours_mb_s_cpu": round(mb / ours_cpu, 1),

@@ -97,7 +97,8 @@ def build_report(
 ) -> BuiltReport:
     from ..detect.completeness import assess
     from ..detect.findings import ScanHealth, detect
-    from ..detect.sources import Payload, SourceStats, iter_payloads
+    from ..detect.payloads import Payload, SourceStats
+    from ..detect.sources import iter_payloads
     from ..detect.verdict import OpaqueSend
     from ..detect.verdict import verdict as decide
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sandbox.detect.findings import ScanHealth
-    from sandbox.detect.sources import SourceStats
+    from sandbox.detect.payloads import SourceStats
     from sandbox.monitor.parser import ParseStats
 
 __all__ = ["Completeness", "assess"]

@@ -54,15 +54,21 @@ SMS body *and* its token.  Matches are grouped by
 Different items are always different findings (a number shared by a contact
 and an SMS yields one finding for each: the report says every item it may
 have come from), and so are different fields of one item (an SMS's address
-and its body are two pieces of data).  Within a finding, evidence from one
+and its body are two pieces of data).  A digest of an item and a copy of
+its value are different findings too (``hashed`` is part of the group key):
+a digest discloses a fingerprint, the copy the value itself.  Folding one
+into the other made a finding's encoding depend on the canary values --
+a contact's MD5 folded into the base64 of the same number only when an SMS
+happened to come from that contact (the kitchen sink sends both), so the
+same firmware reported different leak styles with different canaries.  Within a finding, evidence from one
 place (artifact, locator, encoding) keeps only the longest form: a body hit
 makes its token and window hits redundant there.
 
 The primary evidence -- which gives the finding its canary form, encoding,
 channel and destination -- is chosen by: decrypted flow before pcap before
 the fakenet's raw logs (for https the flow is the only clear view), then
-non-hashed before hashed, then the shortest decode chain, then the longest
-form, then the earliest.  The destination host is the best-sourced name any
+the shortest decode chain, then the longest form, then the earliest (a
+finding's evidence is all hashed or none of it is, see above).  The destination host is the best-sourced name any
 evidence has (``http-host``/``sni`` before ``flow``/``query`` before the
 ``dns`` guess).  ``process`` comes from the syscall summary's
 ``who_owned`` for the primary evidence's destination and device-side port
@@ -87,7 +93,7 @@ from sandbox.canary.forms import build_forms
 from sandbox.canary.model import CanaryForm, CanarySet
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.scan import Hit, Needle, ScanError, Scanner
-from sandbox.detect.sources import Payload
+from sandbox.detect.payloads import Payload
 from sandbox.network.logs import split_hostport
 
 if TYPE_CHECKING:
@@ -383,7 +389,7 @@ def _base_domain(host: str | None) -> str:
 def _group_key(m: Match) -> tuple[object, ...]:
     family = _family(m.where.channel)
     dest: object = _base_domain(m.where.host) if family == "dns" else (m.where.ip, m.where.port)
-    return (m.form.item_id, m.form.field, family, dest)
+    return (m.form.item_id, m.form.field, family, dest, m.hashed)
 
 
 def _clusters(group: list[Match], mapping: ClockMapping, window: float, jitter: float) -> list[list[Match]]:

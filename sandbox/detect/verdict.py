@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from sandbox.clock.mapping import ClockMapping
 from sandbox.detect.decoders import b64_decode, hex_decode, inflate, unbrotli
 from sandbox.detect.findings import Finding, device_port
-from sandbox.detect.sources import Payload
+from sandbox.detect.payloads import Payload
 from sandbox.network.logs import TlsFailure, split_hostport
 
 if TYPE_CHECKING:

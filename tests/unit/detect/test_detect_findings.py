@@ -22,13 +22,15 @@ from detect_helpers import (
     udp_frame,
     write_jsonl,
 )
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.canary import CanarySet, CanarySpec, generate
 from sandbox.clock import ClockMapping
 from sandbox.detect.findings import Detector, Finding, detect, device_port
-from sandbox.detect.sources import Payload, iter_payloads
+from sandbox.detect.payloads import Payload
+from sandbox.detect.sources import iter_payloads
 from sandbox.monitor.events import Connect, Exec, Send
 from sandbox.monitor.summary import Summary, summarize, summarize_lines
 
@@ -401,3 +403,41 @@ _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 def test_random_non_canary_traffic_never_yields_findings(data: bytes, channel: str) -> None:
     p = Payload(channel, data, None, "192.0.2.3", 80, T0, "pcap", "random")  # type: ignore[arg-type]
     assert detector().matches(p) == []
+
+
+def _kitchen_sink_stats(cs: CanarySet) -> bytes:
+    """The kitchen sink's md5-b64 body: per SMS the upper-case hex MD5 and the
+    base64 of its body plus the base64 of its sender; per contact the MD5 of
+    its number and the base64 of its name."""
+    def md5u(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest().upper()
+
+    def b64s(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    events = [{"md5": md5u(s.body), "keyword": b64s(s.body), "tell": b64s(s.address), "msg_date": "1"}
+              for s in cs.sms]
+    contacts = [{"hash": md5u(c.number), "n": b64s(c.display_name)} for c in cs.contacts]
+    return json.dumps({"events": events, "contacts": contacts}, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_digest_findings_do_not_depend_on_the_canary_values(tmp_path: Path, seed: int) -> None:
+    # With 4 contacts and 4 SMS, some seeds make every contact an SMS sender:
+    # each contact number then also leaves as base64 ("tell").  A digest used
+    # to fold into such a copy, so the MD5 style came and went with the
+    # canaries (the farm parity test saw it).  A digest is its own finding.
+    cs = generate(CanarySpec(seed=seed, analysis_id=f"digest-{seed}", contacts=4, sms=4, calls=4))
+    fk = tmp_path / "fakenet"
+    fk.mkdir()
+    write_jsonl(fk / "flows.jsonl", [flow_record("s1", T0, host="api.example.org", path="/v2/stats",
+                                                 body=_kitchen_sink_stats(cs), tls=True)])
+    write_jsonl(fk / "dns.jsonl", [])
+    found = Detector(cs).detect(iter_payloads(DEVICE, pcap=None, fakenet_dir=fk), IDENTITY, None)
+    got = {(f.canary.kind, f.canary.item_id, f.canary.field, f.encoding) for f in found}
+    for s in cs.sms:
+        assert {("sms", s.id, "body", ("base64",)), ("sms", s.id, "body", ("md5-hex-upper",))} <= got
+        assert ("sms", s.id, "address", ("base64",)) in got
+    for c in cs.contacts:
+        assert {("contact", c.id, "number", ("md5-hex-upper",)), ("contact", c.id, "name", ("base64",))} <= got
+    assert {f.encoding for f in found} == {("base64",), ("md5-hex-upper",)}

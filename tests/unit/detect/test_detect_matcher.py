@@ -125,14 +125,24 @@ class TestScannerConstruction:
 
 
 def test_scanner_digest_table_has_every_hashed_form() -> None:
-    """The scanner's lookup table renders digests exactly as hashed_forms does."""
+    """The scanner's lookup table renders digests exactly as hashed_forms does
+    (URL-safe base64 through the standard key: windows are looked up in the
+    standard alphabet)."""
+    from sandbox.detect.hashing import _B64URL, _KIND_BY_LEN, _URL_KIND, _digest_text
+
     for value in ("héllo", "+15405550123", "Zed Quill"):
         sc = Scanner([Needle(value, "r")])
         forms = hashed_forms(value)
-        assert set(sc._digests) == {f.pattern for f in forms}
-        from sandbox.detect.scan import _digest_text
-
-        got = {(_digest_text(key, kind), kind.kind) for key, entries in sc._digests.items() for _ref, kind in entries}
+        std = {f.pattern for f in forms if not f.kind.endswith("b64url")}
+        assert set(sc._digests) == std
+        got = set()
+        for key, refs in sc._digests.items():
+            assert refs == ("r",)
+            kind = _KIND_BY_LEN[len(key)]
+            got.add((_digest_text(key, kind), kind.kind))
+            if not kind.is_hex and key.translate(_B64URL) != key:
+                url = _URL_KIND[kind]
+                got.add((_digest_text(key.translate(_B64URL), url), url.kind))
         assert got == {(f.text, f.kind) for f in forms}
 
 
@@ -140,3 +150,18 @@ def test_escape_writes_every_byte() -> None:
     from sandbox.detect.matcher import _escape
 
     assert _escape(b"A\x00\xff") == b"\\x41\\x00\\xff"
+
+
+def test_needles_ending_in_another_needle_share_its_pattern() -> None:
+    """An E.164 number ends in its other renderings: it is verified where its
+    suffix matched instead of compiling a pattern of its own, plain and XORed."""
+    sc = Scanner([Needle("+15405550123", "e164"), Needle("15405550123", "cc"), Needle("5405550123", "digits")])
+    assert sc._lit_pats == [b"5405550123"]
+    assert len(sc._xor_pats) == 2  # the gzip magic's and the digits'
+    assert {h.ref for h in sc.scan(b"tel=+15405550123;")} == {"e164", "cc", "digits"}
+    assert {h.ref for h in sc.scan(b"tel=15405550123;")} == {"cc", "digits"}
+    assert {h.ref for h in sc.scan(b"+1 5405550123 +25405550123")} == {"digits"}
+    xored = bytes(b ^ 0x5A for b in b"+15405550123")
+    assert {(h.ref, h.chain) for h in sc.scan(b"\x01\x02" + xored + b"\x03")} == {
+        (ref, ("xor-0x5a",)) for ref in ("e164", "cc", "digits")}
+    assert {h.ref for h in sc.scan(xored[1:])} == {"cc", "digits"}  # the "+" cut off

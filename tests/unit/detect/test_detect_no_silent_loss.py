@@ -27,7 +27,7 @@ from sandbox.detect import decoders
 from sandbox.detect.completeness import assess
 from sandbox.detect.findings import Detector, ScanHealth
 from sandbox.detect.scan import Hit, Needle, ScanError, Scanner
-from sandbox.detect.sources import Payload, SourceStats
+from sandbox.detect.payloads import Payload, SourceStats
 from sandbox.detect.verdict import verdict
 from sandbox.monitor.parser import ParseStats
 

@@ -32,15 +32,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox.detect.reassembly import TcpLimits, TcpReassembler
-from sandbox.detect.sources import (
-    HostIndex,
-    Payload,
-    SourceLimits,
-    SourceStats,
-    client_hello_sni,
-    iter_payloads,
-    pcap_payloads,
-)
+from sandbox.detect.destinations import HostIndex, client_hello_sni
+from sandbox.detect.payloads import Payload, SourceLimits, SourceStats
+from sandbox.detect.pcap_source import pcap_payloads
+from sandbox.detect.sources import iter_payloads
 
 MSG = b"POST /up HTTP/1.1\r\nHost: collector.example\r\nContent-Length: 27\r\n\r\ntell=+15405550123&imei=0042"
 

@@ -14,7 +14,7 @@ from sandbox.canary import CanarySpec, generate
 from sandbox.clock import ClockMapping
 from sandbox.model import Verdict
 from sandbox.detect.findings import detect
-from sandbox.detect.sources import Payload
+from sandbox.detect.payloads import Payload
 from sandbox.detect.verdict import OpaqueSend, VerdictResult, opaque_reason, verdict
 from sandbox.monitor.events import Connect, Event, Exec, Fork, Open, Send
 from sandbox.monitor.summary import Summary, summarize
