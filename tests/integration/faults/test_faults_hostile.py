@@ -241,14 +241,25 @@ def test_firmware_that_kills_its_tracer_dies_with_it(hp: Settings, docker_engine
     """A root service kills its strace after leaving a setsid'd, double-forked
     survivor: kill-on-exit takes every traced process down, nothing runs on
     untraced, and the report names the killed tracer."""
-    r = run(at_rate(hp, 3600), docker_engine, HERE / "fw_tracerkill", tmp_path / "out", 6)
+    # 12 device hours paced at 3600x: the kill comes after one device hour
+    # (>= 1 s, longer on a loaded host: every survivor wake-up is traced), and
+    # the device stays up for >= 11 s after it, while the test looks.
+    r = run(at_rate(hp, 3600), docker_engine, HERE / "fw_tracerkill", tmp_path / "out", 12)
     r.wait_fast_forward()
-    time.sleep(3.0)  # the kill comes one device hour (1 s) after the start
     device = r.container("device")
-    left = device.exec_run(["pgrep", "-f", "tracerkill/main.py"]).output.decode().split()
-    lines_a = device.exec_run(["wc", "-l", "/data/local/tmp/survivor.txt"]).output.decode().split()[0]
+    log_path = "/data/local/tmp/survivor.txt"
+    # Wait on the event, not on a sleep: the survivor has written (the
+    # firmware ran) and no process of the firmware is left.
+    left = ["not looked"]
+    while not r.done.is_set():
+        left = device.exec_run(["pgrep", "-f", "tracerkill/main.py"]).output.decode().split()
+        if left == [] and device.exec_run(["test", "-s", log_path]).exit_code == 0:
+            break
+        time.sleep(0.2)
+    assert not r.done.is_set(), f"the analysis ended before the test saw the firmware die (still running: {left})"
+    lines_a = device.exec_run(["wc", "-l", log_path]).output.decode().split()[0]
     time.sleep(1.0)
-    lines_b = device.exec_run(["wc", "-l", "/data/local/tmp/survivor.txt"]).output.decode().split()[0]
+    lines_b = device.exec_run(["wc", "-l", log_path]).output.decode().split()[0]
     report = completed(r)
     assert left == [], "a firmware process outlived its tracer"
     assert int(lines_a) > 0 and lines_a == lines_b, "the survivor kept writing after its tracer died"
