@@ -124,8 +124,14 @@ def test_strace_killed_inside_device(slow: Settings, docker_engine: docker.Docke
     pids = device.exec_run(["pgrep", "-x", "strace"]).output.decode().split()
     assert len(pids) == 1, pids  # one service, one tracer
     assert device.exec_run(["kill", "-KILL", pids[0]]).exit_code == 0
-    time.sleep(1.0)
-    untraced = device.exec_run(["pgrep", "-f", "/system/priv-app/hello/main.py"]).output.decode().split()
+    # Wait on the event (the service gone), up to 20 s or the analysis' end,
+    # rather than a fixed sleep that a loaded host can outrun.
+    deadline = time.monotonic() + 20.0
+    while True:
+        untraced = device.exec_run(["pgrep", "-f", "/system/priv-app/hello/main.py"]).output.decode().split()
+        if not untraced or r.done.is_set() or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     outcome = r.wait()
     assert untraced == [], "the service outlived its tracer"
     assert outcome.error is None, outcome.error
