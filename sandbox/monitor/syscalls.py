@@ -254,27 +254,29 @@ class SyscallDecoder:
             )
         )
 
+    def _send_with_sockaddr(
+        self, rest_re: re.Pattern[str], pid: int, ts: float, name: str, args: str, val: str, out: list[Event]
+    ) -> None:
+        """sendto/sendmsg: the fd, then an optional destination sockaddr
+        where ``rest_re`` finds it in that call's argument layout."""
+        fm = _FD_RE.match(args)
+        if fm is None or not val.isdigit():
+            return
+        rest = rest_re.match(args, fm.end())
+        sockaddr = rest.group(1) if rest is not None else None
+        self._emit_send(pid, ts, int(fm.group(1)), fm.group(2), sockaddr, int(val), name, out)
+
     def _on_sendto(
         self, pid: int, ts: float, name: str, args: str, val: str,
         rdeco: str | None, errno: str | None, pid_changed: bool, out: list[Event],
     ) -> None:
-        fm = _FD_RE.match(args)
-        if fm is None or not val.isdigit():
-            return
-        rest = _SENDTO_REST_RE.match(args, fm.end())
-        sockaddr = rest.group(1) if rest is not None else None
-        self._emit_send(pid, ts, int(fm.group(1)), fm.group(2), sockaddr, int(val), name, out)
+        self._send_with_sockaddr(_SENDTO_REST_RE, pid, ts, name, args, val, out)
 
     def _on_sendmsg(
         self, pid: int, ts: float, name: str, args: str, val: str,
         rdeco: str | None, errno: str | None, pid_changed: bool, out: list[Event],
     ) -> None:
-        fm = _FD_RE.match(args)
-        if fm is None or not val.isdigit():
-            return
-        rest = _SENDMSG_REST_RE.match(args, fm.end())
-        sockaddr = rest.group(1) if rest is not None else None
-        self._emit_send(pid, ts, int(fm.group(1)), fm.group(2), sockaddr, int(val), name, out)
+        self._send_with_sockaddr(_SENDMSG_REST_RE, pid, ts, name, args, val, out)
 
     def _on_sendmmsg(
         self, pid: int, ts: float, name: str, args: str, val: str,
