@@ -78,7 +78,7 @@ class HostIndex:
         return None
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text.strip("[]"))
     except ValueError:
@@ -86,7 +86,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _strip_port(host: str) -> str:
+def strip_port(host: str) -> str:
     if host.startswith("["):
         return host[1:host.find("]")] if "]" in host else host
     name, sep, port = host.rpartition(":")
@@ -127,7 +127,7 @@ def _sni(data: bytes) -> str | None:
     return None
 
 
-def _stream_channel(head: bytes, port: int, start_known: bool = True) -> Channel:
+def stream_channel(head: bytes, port: int, start_known: bool = True) -> Channel:
     """By the stream's first bytes; by port only when its start was not captured."""
     if head[:1] == b"\x16" and head[1:2] == b"\x03":
         return "https"
@@ -138,7 +138,7 @@ def _stream_channel(head: bytes, port: int, start_known: bool = True) -> Channel
     return "tcp"
 
 
-def _head_host(head: bytes) -> tuple[str | None, HostSource | None]:
+def head_host(head: bytes) -> tuple[str | None, HostSource | None]:
     sni = client_hello_sni(head)
     if sni:
         return sni, "sni"
@@ -146,8 +146,8 @@ def _head_host(head: bytes) -> tuple[str | None, HostSource | None]:
         end = head.find(b"\r\n\r\n")
         m = _HOST_HEADER.search(head, 0, end if end >= 0 else len(head))
         if m is not None:
-            host = _strip_port(m.group(1).decode("latin-1").strip())
-            if host and not _is_ip(host):
+            host = strip_port(m.group(1).decode("latin-1").strip())
+            if host and not is_ip(host):
                 return host, "http-host"
     return None, None
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sandbox.detect.destinations import HostIndex, UdpIndex, _head_host, _is_ip, _stream_channel, _strip_port
-from sandbox.detect.packets import _DNS_PORT, _dns_data
+from sandbox.detect.destinations import HostIndex, UdpIndex, head_host, is_ip, stream_channel, strip_port
+from sandbox.detect.packets import DNS_PORT, dns_data
 from sandbox.detect.payloads import Channel, HostSource, Payload, SourceStats
 from sandbox.network.logs import HttpFlow, b64_field, split_hostport
 
@@ -63,7 +63,7 @@ def flow_hosts(path: Path, stats: SourceStats | None = None) -> dict[tuple[str, 
     out: dict[tuple[str, str], str] = {}
     for _, obj in _jsonl(path, stats or SourceStats()):
         client, dst, host = obj.get("client"), obj.get("orig_dst"), obj.get("host")
-        name = host if isinstance(host, str) and host and not _is_ip(host) else obj.get("sni")
+        name = host if isinstance(host, str) and host and not is_ip(host) else obj.get("sni")
         if isinstance(client, str) and isinstance(dst, str) and isinstance(name, str) and name:
             out[(client, dst)] = name
     return out
@@ -92,12 +92,12 @@ def flow_payloads(
 def _flow(flow: HttpFlow, artifact: str, hosts: HostIndex | None,
           connect_times: Mapping[str, float]) -> Iterator[Payload]:
     dst = split_hostport(flow.orig_dst)
-    bare = _strip_port(flow.host)
-    ip, port = dst if dst else (bare if _is_ip(bare) else "", flow.port)
+    bare = strip_port(flow.host)
+    ip, port = dst if dst else (bare if is_ip(bare) else "", flow.port)
     client_ip = (split_hostport(flow.client) or ("", 0))[0]
     host: str | None
     source: HostSource | None
-    if flow.host and not _is_ip(flow.host):
+    if flow.host and not is_ip(flow.host):
         host, source = flow.host, "http-host"
     elif flow.sni:
         host, source = flow.sni, "sni"
@@ -136,11 +136,11 @@ def tcp_log_payloads(path: Path, *, hosts: HostIndex | None = None,
         if not data:
             continue
         client_ip = (split_hostport(client) or ("", 0))[0]
-        host, source = _head_host(data)
+        host, source = head_host(data)
         if host is None and hosts is not None:
             host = hosts.lookup(client_ip, dst[0], ts)
             source = "dns" if host else None
-        yield Payload(_stream_channel(data, dst[1]), data, host, dst[0], dst[1], ts, "tcp",
+        yield Payload(stream_channel(data, dst[1]), data, host, dst[0], dst[1], ts, "tcp",
                       f"connection {obj.get('id')}", client=client, host_source=source, connect_ts=ts)
 
 
@@ -193,11 +193,11 @@ def dns_log_payloads(path: Path, *, resolver_ip: str = "", udp_index: UdpIndex |
             continue
         found = udp_index.find(client, ts) if udp_index is not None and client else None
         server = found[0] if found else resolver_ip
-        yield Payload("dns", _dns_data([labels]), name, server, _DNS_PORT, ts, "dns",
+        yield Payload("dns", dns_data([labels]), name, server, DNS_PORT, ts, "dns",
                       f"line {n} ({kind} query)", client=client, host_source="query", connect_ts=ts)
 
 
-def _ready(fakenet_dir: Path) -> dict[str, Any]:
+def read_ready(fakenet_dir: Path) -> dict[str, Any]:
     try:
         obj = json.loads((fakenet_dir / "ready").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -205,7 +205,7 @@ def _ready(fakenet_dir: Path) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def _connect_times(path: Path, stats: SourceStats) -> dict[str, float]:
+def read_connect_times(path: Path, stats: SourceStats) -> dict[str, float]:
     out: dict[str, float] = {}
     for _, obj in _jsonl(path, stats):
         ts, conn = _float(obj.get("ts")), obj.get("id")

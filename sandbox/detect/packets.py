@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 from sandbox.detect.payloads import SourceStats
 
 
-_DNS_PORT = 53
+DNS_PORT = 53
 
 
-def _dns_query(msg: bytes) -> tuple[list[tuple[bytes, ...]], bool] | None:
+def parse_dns_query(msg: bytes) -> tuple[list[tuple[bytes, ...]], bool] | None:
     """``(question label tuples, is_query)`` of a DNS message, None if it is not one."""
     from dnslib import DNSRecord
 
@@ -30,7 +30,7 @@ def _dns_query(msg: bytes) -> tuple[list[tuple[bytes, ...]], bool] | None:
     return [tuple(q.qname.label) for q in record.questions], record.header.qr == 0
 
 
-def _dns_answers(msg: bytes) -> list[tuple[str, str]]:
+def parse_dns_answers(msg: bytes) -> list[tuple[str, str]]:
     """``(question name, A address)`` pairs of a DNS response."""
     from dnslib import QTYPE, DNSRecord
 
@@ -38,17 +38,17 @@ def _dns_answers(msg: bytes) -> list[tuple[str, str]]:
         record = DNSRecord.parse(msg)
         if record.header.qr != 1 or not record.questions:
             return []
-        name = _name(tuple(record.questions[0].qname.label))
+        name = dns_name(tuple(record.questions[0].qname.label))
         return [(name, str(rr.rdata)) for rr in record.rr if rr.rtype == QTYPE.A]
     except Exception:
         return []
 
 
-def _name(labels: tuple[bytes, ...]) -> str:
+def dns_name(labels: tuple[bytes, ...]) -> str:
     return b".".join(labels).decode("utf-8", "replace")
 
 
-def _dns_data(names: list[tuple[bytes, ...]], raw: bytes = b"") -> bytes:
+def dns_data(names: list[tuple[bytes, ...]], raw: bytes = b"") -> bytes:
     """Names dotted, then with labels joined, then the raw message (EDNS and
     extra records can carry data too); newline-separated."""
     parts = [b".".join(n) for n in names] + [b"".join(n) for n in names]
@@ -64,7 +64,7 @@ _VLAN = (0x8100, 0x88A8, 0x9100)
 _V6_EXT = {0, 43, 60}
 
 
-def _link_ip(linktype: int, buf: bytes) -> bytes | None:
+def link_ip(linktype: int, buf: bytes) -> bytes | None:
     """The IP datagram inside one captured frame, None for anything else."""
     if linktype == 1:  # Ethernet
         off = 12
@@ -85,7 +85,7 @@ def _link_ip(linktype: int, buf: bytes) -> bytes | None:
 
 
 @dataclass(frozen=True)
-class _Ip:
+class IpPacket:
     src: str
     dst: str
     proto: int
@@ -93,7 +93,7 @@ class _Ip:
     frag: tuple[int, int, bool] | None  # (ident, byte offset, more fragments) for IPv4 fragments
 
 
-def _ip(raw: bytes) -> _Ip | None:
+def parse_ip(raw: bytes) -> IpPacket | None:
     """Addresses, protocol and payload of an IPv4/IPv6 datagram (hand-parsed:
     fragments need the raw payload, which dpkt would try to parse)."""
     if not raw:
@@ -109,7 +109,7 @@ def _ip(raw: bytes) -> _Ip | None:
         off = int.from_bytes(raw[6:8], "big")
         more, frag_off = bool(off & 0x2000), (off & 0x1FFF) * 8
         frag = (int.from_bytes(raw[4:6], "big"), frag_off, more) if more or frag_off else None
-        return _Ip(socket.inet_ntoa(raw[12:16]), socket.inet_ntoa(raw[16:20]), raw[9], raw[hl:total], frag)
+        return IpPacket(socket.inet_ntoa(raw[12:16]), socket.inet_ntoa(raw[16:20]), raw[9], raw[hl:total], frag)
     if version == 6 and len(raw) >= 40:
         nxt, pos = raw[6], 40
         end = min(len(raw), 40 + int.from_bytes(raw[4:6], "big")) if raw[4:6] != b"\0\0" else len(raw)
@@ -122,11 +122,11 @@ def _ip(raw: bytes) -> _Ip | None:
             return None
         src = socket.inet_ntop(socket.AF_INET6, raw[8:24])
         dst = socket.inet_ntop(socket.AF_INET6, raw[24:40])
-        return _Ip(src, dst, nxt, raw[pos:end], None)
+        return IpPacket(src, dst, nxt, raw[pos:end], None)
     return None
 
 
-def _frames(f: BinaryIO, stats: SourceStats) -> Iterator[tuple[int, float, int, bytes]]:
+def pcap_frames(f: BinaryIO, stats: SourceStats) -> Iterator[tuple[int, float, int, bytes]]:
     """``(frame number, ts, linktype, frame bytes)``; a torn or corrupt end stops
     the iteration and is noted in ``stats.capture_error``."""
     import dpkt
@@ -153,14 +153,14 @@ def _frames(f: BinaryIO, stats: SourceStats) -> Iterator[tuple[int, float, int, 
         yield n, float(ts), linktype, bytes(buf)
 
 
-def _tcp_dns_messages(data: bytes) -> list[tuple[list[tuple[bytes, ...]], bytes]]:
+def tcp_dns_messages(data: bytes) -> list[tuple[list[tuple[bytes, ...]], bytes]]:
     """Length-prefixed DNS queries of a DNS-over-TCP stream; [] if it is not one."""
     out = []
     pos = 0
     while pos + 2 <= len(data):
         n = int.from_bytes(data[pos:pos + 2], "big")
         msg = data[pos + 2:pos + 2 + n]
-        parsed = _dns_query(msg) if len(msg) == n else None
+        parsed = parse_dns_query(msg) if len(msg) == n else None
         if parsed is None or not parsed[1] or not parsed[0]:
             return []
         out.append((parsed[0], msg))

@@ -15,18 +15,18 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from sandbox.detect.destinations import HostIndex, UdpIndex, _head_host, _stream_channel
+from sandbox.detect.destinations import HostIndex, UdpIndex, head_host, stream_channel
 from sandbox.detect.packets import (
-    _DNS_PORT,
-    _dns_answers,
-    _dns_data,
-    _dns_query,
-    _frames,
-    _Ip,
-    _ip,
-    _link_ip,
-    _name,
-    _tcp_dns_messages,
+    DNS_PORT,
+    parse_dns_answers,
+    dns_data,
+    parse_dns_query,
+    pcap_frames,
+    IpPacket,
+    parse_ip,
+    link_ip,
+    dns_name,
+    tcp_dns_messages,
 )
 from sandbox.detect.payloads import Payload, SourceLimits, SourceStats
 from sandbox.detect.reassembly import FIN, RST, SYN, Defragmenter, StreamChunk, TcpReassembler
@@ -84,7 +84,7 @@ class _PcapReader:
         self.defrag = Defragmenter(limits.max_fragment_datagrams, limits.max_fragment_bytes)
 
     def run(self, f: BinaryIO) -> Iterator[Payload]:
-        for frame, ts, linktype, buf in _frames(f, self.stats):
+        for frame, ts, linktype, buf in pcap_frames(f, self.stats):
             self.stats.frames += 1
             try:
                 yield from self._frame(frame, ts, linktype, buf)
@@ -99,8 +99,8 @@ class _PcapReader:
         self.stats.fragments_dropped = self.defrag.dropped
 
     def _frame(self, frame: int, ts: float, linktype: int, buf: bytes) -> Iterator[Payload]:
-        raw = _link_ip(linktype, buf)
-        ip = _ip(raw) if raw is not None else None
+        raw = link_ip(linktype, buf)
+        ip = parse_ip(raw) if raw is not None else None
         if ip is None:
             self.stats.unsupported_frames += 1
             return
@@ -122,12 +122,12 @@ class _PcapReader:
             yield from self._udp(ip, payload, ts, first_frame)
 
     def _learn_answers(self, ts: float, udp: bytes) -> None:
-        if len(udp) < 8 or int.from_bytes(udp[0:2], "big") != _DNS_PORT:
+        if len(udp) < 8 or int.from_bytes(udp[0:2], "big") != DNS_PORT:
             return
-        for name, address in _dns_answers(udp[8:]):
+        for name, address in parse_dns_answers(udp[8:]):
             self.hosts.add(ts, self.device_ip, name, address)
 
-    def _tcp(self, ip: _Ip, seg: bytes, ts: float, frame: int) -> Iterator[Payload]:
+    def _tcp(self, ip: IpPacket, seg: bytes, ts: float, frame: int) -> Iterator[Payload]:
         import dpkt
 
         try:
@@ -140,7 +140,7 @@ class _PcapReader:
         for chunk in self.tcp.add(key, int(tcp.seq), flags, bytes(tcp.data), ts, frame):
             yield from self._chunk(chunk)
 
-    def _udp(self, ip: _Ip, dgram: bytes, ts: float, frame: int) -> Iterator[Payload]:
+    def _udp(self, ip: IpPacket, dgram: bytes, ts: float, frame: int) -> Iterator[Payload]:
         if len(dgram) < 8:
             self.stats.malformed_frames += 1
             return
@@ -153,8 +153,8 @@ class _PcapReader:
             return
         self.stats.udp_datagrams += 1
         where = f"{ip.src}:{sport}->{ip.dst}:{dport}"
-        if dport == _DNS_PORT:
-            parsed = _dns_query(data)
+        if dport == DNS_PORT:
+            parsed = parse_dns_query(data)
             if parsed is not None and parsed[1] and parsed[0]:
                 yield self._dns_payload(parsed[0], data, ip.dst, ts, f"frame {frame} dns {where}", client)
                 return
@@ -165,7 +165,7 @@ class _PcapReader:
     def _dns_payload(self, names: list[tuple[bytes, ...]], raw: bytes, server: str, ts: float,
                      locator: str, client: str) -> Payload:
         self.stats.dns_queries += 1
-        return Payload("dns", _dns_data(names, raw), _name(names[0]), server, _DNS_PORT, ts, "pcap", locator,
+        return Payload("dns", dns_data(names, raw), dns_name(names[0]), server, DNS_PORT, ts, "pcap", locator,
                        client=client, host_source="query", connect_ts=ts)
 
     def _chunk(self, chunk: StreamChunk) -> Iterator[Payload]:
@@ -178,19 +178,19 @@ class _PcapReader:
             locator += " [alternate bytes: last copy of conflicting retransmissions]"
         ts = chunk.times[0][1] if chunk.times else chunk.first_ts
         connect_ts = chunk.syn_ts if chunk.syn_ts is not None else chunk.first_ts
-        if dport == _DNS_PORT and chunk.offset == 0:
-            msgs = _tcp_dns_messages(chunk.data)
+        if dport == DNS_PORT and chunk.offset == 0:
+            msgs = tcp_dns_messages(chunk.data)
             if msgs:
                 for names, raw in msgs:
                     yield self._dns_payload(names, raw, dst, ts, locator, client)
                 return
-        host, source = _head_host(chunk.head)
+        host, source = head_host(chunk.head)
         if host is None and (client, dest) in self.flow_hosts:
             host, source = self.flow_hosts[(client, dest)], "flow"
         if host is None:
             host = self.hosts.lookup(src, dst, connect_ts)
             source = "dns" if host else None
-        channel = _stream_channel(chunk.head, dport, start_known=chunk.syn_ts is not None)
+        channel = stream_channel(chunk.head, dport, start_known=chunk.syn_ts is not None)
         yield Payload(channel, chunk.data, host, dst, dport, ts, "pcap", locator,
                       base_offset=chunk.offset, client=client, host_source=source, connect_ts=connect_ts,
                       times=chunk.times)

@@ -61,8 +61,8 @@ from typing import Any
 
 from sandbox.detect.destinations import HostIndex, UdpIndex
 from sandbox.detect.fakenet_source import (
-    _connect_times,
-    _ready,
+    read_connect_times,
+    read_ready,
     dns_log_payloads,
     flow_hosts,
     flow_payloads,
@@ -94,12 +94,12 @@ def iter_payloads(
     ready: dict[str, Any] = {}
     names: dict[tuple[str, str], str] = {}
     if fakenet_dir is not None:
-        ready = _ready(fakenet_dir)
+        ready = read_ready(fakenet_dir)
         if isinstance(ready.get("answer_ip"), str):
             hosts.answer_ips.add(ready["answer_ip"])
         load_dns_log(fakenet_dir / "dns.jsonl", hosts, stats)
         names = flow_hosts(fakenet_dir / "flows.jsonl")  # its torn lines are counted by flow_payloads
-        conns = _connect_times(fakenet_dir / "connections.jsonl", stats)
+        conns = read_connect_times(fakenet_dir / "connections.jsonl", stats)
         for name in ("flows", "mitm_errors"):
             yield from flow_payloads(fakenet_dir / f"{name}.jsonl", artifact=name, hosts=hosts,
                                      connect_times=conns, stats=stats)
