@@ -118,6 +118,20 @@ class _Decoding:
         self.view = memoryview(gen.big)
         self.budget = budget
         self.out: list[_Child] = []
+        self._done: set[tuple[str, tuple[str, ...], bytes]] = set()
+
+    def first(self, kind: str, i: int, region: bytes) -> bool:
+        """True the first time ``region`` is offered to decoder ``kind`` under
+        piece ``i``'s chain.  An identical region under the same chain decodes
+        to an identical child, whose hits (verified against an identical
+        parent region, excerpted within the child) the first copy already
+        reports: ``(ref, chain)`` keeps the first hit.  Repeated JSON strings
+        (URLs, keys), query components and references cost a set lookup."""
+        key = (kind, self.gen.chain(i), region)
+        if key in self._done:
+            return False
+        self._done.add(key)
+        return True
 
     def emit(self, data: bytes, elems: tuple[str, ...], frag: int, s: int, e: int, sniff: int) -> None:
         if len(data) >= _MIN_CHILD and self.budget.take(len(data)):
@@ -372,6 +386,8 @@ class _Decoding:
                     if not 0 < big.count(b"+", lo, hi) * 24 >= me - ms:
                         continue
                 part = big[ms:me]
+                if not self.first("url", i, part):
+                    continue
                 out = dec.url_decode(part)
                 if out != part:  # '+'-only parts are text; binary needs %XX
                     self.emit(out, ("urlencode",), i, ms, me, _SNIFF_ALL if percent else 0)
@@ -394,6 +410,8 @@ class _Decoding:
             if z - a < self.sc._minlen:
                 continue
             region = big[a:z]
+            if not self.first("json", i, region):
+                continue
             if len(region.translate(None, _BINARY_CTRL)) != len(region):
                 continue
             out = dec.json_unescape(region)
@@ -439,6 +457,8 @@ class _Decoding:
 
     def _html_emit(self, i: int, a: int, z: int) -> None:
         region = self.big[a:z]
+        if not self.first("html", i, region):
+            return
         out = dec.html_unescape(region)
         if out != region:
             self.emit(out, ("html",), i, a, z, 0)
