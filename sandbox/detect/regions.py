@@ -11,6 +11,7 @@ next generation (``generations.py``).  ``scan.py`` describes the model.
 from __future__ import annotations
 
 import re
+from binascii import a2b_hex
 from typing import TYPE_CHECKING
 
 from . import decoders as dec
@@ -126,7 +127,7 @@ class _Decoding:
         parent region, excerpted within the child) the first copy already
         reports: ``(ref, chain)`` keeps the first hit.  Repeated JSON strings
         (URLs, keys), query components and references cost a set lookup."""
-        key = (kind, self.gen.chain(i), region)
+        key = (kind, self.gen.chain(i) if self.gen.depth else (), region)
         if key in self._done:
             return False
         self._done.add(key)
@@ -336,7 +337,11 @@ class _Decoding:
         self.emit(data, ("base64",), i, s, s + len(run), _SNIFF_ALL if mixed else 0)
 
     def hex(self, run: bytes, i: int, s: int) -> None:
-        data = _SEP.join([dec.hex_decode(run, 0), dec.hex_decode(run, 1)])
+        # A run holds hex digits only (either case), so ``a2b_hex`` of its
+        # even-length prefixes is exactly ``hex_decode`` at both alignments,
+        # at a fifth of the cost (no str round trip).
+        n = len(run)
+        data = _SEP.join([a2b_hex(run[: n & ~1]), a2b_hex(run[1 : 1 + ((n - 1) & ~1)])])
         self.emit(data, ("hex",), i, s, s + len(run), _SNIFF_ALL)
 
     def base32(self, run: bytes, i: int, s: int) -> None:
