@@ -29,6 +29,7 @@ from .alphabets import (
 )
 from .generations import _MIN_CHILD, _SEP, _SNIFF_ALL, _SNIFF_BODY, _SNIFF_BROTLI, _SNIFF_DEFLATE, _Budget, _Child, _Gen
 from .matcher import Trigger
+from .sniff import sniff_flags
 
 if TYPE_CHECKING:
     from .scan import Scanner
@@ -189,12 +190,15 @@ class _Decoding:
                 q = big.find(b"\r\n\r\n", end, min(gen.end(i), end + 16384))
                 if q >= 0:
                     todo.append((q + 4, i, which))
-        for q, i, which in todo:
+        # The head checks run over all starts at once (sniff.py); only starts
+        # where a format is plausible cost Python work here.
+        for (q, i, which), magic, deflate, brot in zip(todo, *sniff_flags(big, [t[0] for t in todo])):
             fe = gen.end(i)
-            if q >= fe or self.budget.left <= 0:
+            if q >= fe or self.budget.left <= 0 or magic:
                 continue
-            head = big[q : q + 8]
-            if head[:2] == b"\x1f\x8b" or (head[:1] == b"\x78" and head[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda")):
+            deflate = deflate and bool(which & _SNIFF_DEFLATE)
+            brot = brot and bool(which & _SNIFF_BROTLI)
+            if not (deflate or brot):
                 continue
             body = which & _SNIFF_BODY
             if not body:  # a decoded payload ends at its first separator (alignments)
@@ -202,11 +206,11 @@ class _Decoding:
                 fe = fe if sep < 0 else sep
             # Both are tried: a few bytes of one format can be a valid tiny
             # stream of the other.
-            if which & _SNIFF_DEFLATE and dec.deflate_plausible(head):
+            if deflate:
                 res = dec.inflate(self.view[q:fe], "deflate", self.budget.left)
                 if res is not None:
                     self.emit(res[0], ("deflate",), i, q, q + res[1], _SNIFF_ALL)
-            if which & _SNIFF_BROTLI and dec.brotli_plausible(head):
+            if brot:
                 got = dec.unbrotli(self.view[q:fe], self.budget.left, trailing=bool(body))
                 if got is not None:
                     self.emit(got[0], ("brotli",), i, q, q + got[1], _SNIFF_ALL)
