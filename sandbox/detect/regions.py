@@ -287,7 +287,7 @@ class _Decoding:
         # header-heavy traffic are such repeats: they cost a slice and a set
         # lookup, nothing more.
         seen: set[tuple[tuple[str, ...], bytes]] = set()
-        runs = _run_list(gen.b64_map(), self.sc._x_b64)
+        runs = gen.b64_runs(self.sc._x_b64)
         # one chain: identical runs (with their '=' padding) are skipped in C
         found = _distinct(big, runs, 2) if single else zip(*runs)
         for s, z in found:

@@ -93,7 +93,7 @@ from operator import xor
 import numpy as np
 
 from . import decoders as dec
-from .alphabets import _HEX_MAP, _run_list
+from .alphabets import _HEX_MAP, _at_least, _run_list
 from .generations import _Budget, _Gen
 from .hashing import _HASHERS, _KIND_BY_LEN, _URL_KIND, HashForm, _B64URL, _B64URL_TO_STD, _digest_table, _digest_text, hex_kind
 from .matcher import LiteralMatcher, RegexTriggers, resolve_backend
@@ -383,8 +383,11 @@ class Scanner:
                 continue
             vain: set[bytes] = set()
             # base64: the decoders' class map (made once), runs of a digest's length
-            mapped = big.translate(_HEX_MAP) if is_hex else gen.b64_map()
-            for a, z in zip(*_run_list(mapped, xs)):
+            if is_hex or len(xs) < len(self._x_b64):
+                runs = _run_list(big.translate(_HEX_MAP) if is_hex else gen.b64_map(), xs)
+            else:  # the decoders' runs (shorter minimum, found once), the long ones
+                runs = _at_least(gen.b64_runs(self._x_b64), len(xs))
+            for a, z in zip(*runs):
                 key = big[a:z]
                 if key in vain:
                     continue
