@@ -34,7 +34,8 @@ the matcher passes of step 1-2, the digest lookup, hit recording).  The
 rest of the pipeline: ``generations.py`` (a generation's pieces in one
 buffer), ``alphabets.py`` (alphabet runs at C speed), ``regions.py`` (the
 triggers of step 3 and the choice of regions of step 4), ``decoders.py``
-(the bounded decoders), ``matcher.py`` (Hyperscan/pyahocorasick passes),
+(the bounded decoders), ``sniff.py`` (raw deflate/brotli start checks
+in bulk), ``matcher.py`` (Hyperscan/pyahocorasick passes),
 ``hashing.py`` (digest renderings and their lookup table).
 
 Reported chains and normalisations
