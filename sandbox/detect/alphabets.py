@@ -15,7 +15,6 @@ from itertools import compress, repeat
 from operator import add, ge, sub
 
 _HEXDIGITS = b"0123456789abcdefABCDEF"
-_HEX_DASH = _HEXDIGITS + b"-"
 _B32_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _B32_LOWER = b"abcdefghijklmnopqrstuvwxyz234567"
 _URL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/?"
