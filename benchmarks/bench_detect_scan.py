@@ -14,38 +14,50 @@ then times, in the same run:
 Prints one JSON object.  ``--size-mib 20`` for a quick run; default 500.
 ``--profile`` adds a cProfile top list (stderr) for the first 32 MiB.
 
-What bounds the speed (issue 15, profiled again 2026-12-07): the per-byte
-C passes of every generation and, above all, Python work per *token*.
+What bounds the speed (issue 15, profiled again 2026-12-07 after the numpy /
+decode-once work; same-process A/B figures, CPU time, 256 KiB flows; see
+``results/detect-scan-2026-12-07/NOTES.md``): the per-byte C passes of every
+generation and, above all, Python work per *token*.
 
-* Random binary (~90-110 MB/s per core) is bounded by the C passes alone:
-  the literal automaton (2 Hyperscan shards), the XOR pass (the difference
-  sequence by big-int XOR at ~0.5 GB/s, then its automaton), the trigger
-  pass and the class-map ``translate``s come to ~10 ms per MB.  So even with
-  no Python per token, one core stays near 100 MB/s: 120 MB/s (ratio 0.3)
-  needs fewer passes (e.g. the XOR pass folded into the literal one) or the
-  passes in one compiled loop.
-* Header-heavy traffic (~13-16 MB/s) has ~17 base64-alphabet runs per KB.
-  Finding a run costs ~1 us (``translate`` + two ``find``s and a list
-  append), a repeated one (User-Agent, cookies) little more (it is skipped
-  in C, ``alphabets._distinct``), but each distinct one (request ids,
-  tokens) costs several us to classify, decode and emit, plus ~3 us of
-  digest lookup by window and ~7 us of raw deflate/brotli sniffing of its
-  decoded piece in the next generation.  Query strings and JSON escapes
-  add a few us per component.
-* Base64 blobs (~20 MB/s): an unpadded long run is decoded at all 4
-  alignments, so the next generation scans 3x the blob's size of
-  random-looking bytes through every C pass.
+* Random binary (~115-130 MB/s per core) is bounded by the C passes: the
+  literal automaton (2 Hyperscan shards, ~1.0 ms/MB), the XOR-difference
+  automaton (~1.5 ms/MB; the difference sequence itself is one numpy XOR,
+  0.1 ms/MB, where big-int XOR cost 1.7), the triggers (2 groups, ~2 ms/MB)
+  and the class-map ``translate``s and run ``find``s (~1.5 ms/MB).  One
+  shard per automaton would save ~0.9 ms/MB but compiled ~0.4 s slower;
+  one trigger group is faster on binary and base64, slower on text.
+* Header-heavy traffic (~15 MB/s) has ~9 distinct base64-alphabet runs per
+  KB (request ids, paths, query strings; repeated ones are skipped in C).
+  Each costs ~10-15 us over its life: a dozen C calls from Python to
+  classify and decode it (``regions._Decoding.runs``), ~3 us of digest
+  lookup by window, and in the next generation a raw deflate and a brotli
+  attempt on its decoded piece (~2.4 and ~2 us of zlib/brotli set-up per
+  call, C; the head checks before them run in bulk, ``sniff.py``).
+  numpy does not remove these: run finding with array ops costs ~7 ms/MB
+  (binary data has a class boundary every few bytes, twice the ``find``
+  loop), and a bulk window lookup for digests was no faster (per-window
+  slicing replaced per-run calls).
+* Text (~55-60 MB/s): JSON strings with escapes (~2.5 per KB) cost ~5 us
+  each to bound; identical ones (and identical query components and HTML
+  regions) are decoded once per generation and chain.
+* Base64 blobs (~22 MB/s): an unpadded long run is decoded at all 4
+  alignments (~10 ms per MB of run; a numpy regrouping was slower than
+  ``a2b_base64`` plus big-int shifts), so the next generation scans ~2x the
+  blob's size of random-looking bytes through every C pass.
+
+So 120 MB/s on the mix (8 ms per MB) needs the per-token work below ~1 us:
+out of the interpreter (a compiled extension that classifies, decodes and
+emits runs in one loop) -- a process pool over flows scales with cores, not
+per core.
 
 2026-12-07: compiling 10,000 canaries went from ~3.6 to ~2.4 s CPU (in one
 process): needles ending in another needle (E.164 -> country-code digits ->
 digits) share its literal and XOR pattern (a fifth fewer patterns), and the
 digest table is built with C loops (``hashing._digest_table``).  Scan speed
 moved by ~5 % only (base64 runs shared by the digest lookup and the
-decoders, repeated runs skipped in C).  Going further needs the per-token
-work out of the interpreter: numpy (not a dependency yet) could find and
-classify all runs of a generation in a few array passes and decode them
-with one ``a2b_base64``; a compiled extension or a process pool over flows
-would do more.
+decoders, repeated runs skipped in C).  numpy was tried next (above): it
+pays for whole-buffer arithmetic (the XOR difference, bulk head checks),
+not for finding or decoding runs.
 """
 
 from __future__ import annotations

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from itertools import repeat
-from operator import add
+from itertools import compress, repeat
+from operator import add, ge, sub
 
 _HEXDIGITS = b"0123456789abcdefABCDEF"
-_HEX_DASH = _HEXDIGITS + b"-"
 _B32_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _B32_LOWER = b"abcdefghijklmnopqrstuvwxyz234567"
 _URL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/?"
@@ -51,6 +50,13 @@ def _run_list(mapped: bytes, xs: bytes) -> tuple[list[int], list[int]]:
             break
         ends.append(pos)
     return starts, ends
+
+
+def _at_least(runs: tuple[list[int], list[int]], n: int) -> tuple[list[int], list[int]]:
+    """The runs of at least ``n`` chars (lengths compared in C via ``map``)."""
+    starts, ends = runs
+    keep = list(map(ge, map(sub, ends, starts), repeat(n)))
+    return list(compress(starts, keep)), list(compress(ends, keep))
 
 
 def _distinct(big: bytes, runs: tuple[list[int], list[int]], context: int) -> Iterable[tuple[int, int]]:

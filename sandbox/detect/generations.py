@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from itertools import accumulate
 
-from .alphabets import _B64_MAP
+from .alphabets import _B64_MAP, _run_list
 
 #: Separator between fragments of a generation.  NULs end every text run
 #: (base64/hex/URL/JSON) and break UTF-16 pairs; the trailing blank line
@@ -53,7 +53,7 @@ class _Gen:
     piece costs one tuple and one list slot.
     """
 
-    __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains", "_b64_map")
+    __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains", "_b64_map", "_b64_runs")
 
     def __init__(self, big: bytes, depth: int, starts: list[int], pieces: list[_Child], parent: _Gen | None) -> None:
         self.big = big
@@ -63,6 +63,7 @@ class _Gen:
         self.parent = parent
         self._chains: dict[int, tuple[str, ...]] = {}
         self._b64_map: bytes | None = None
+        self._b64_runs: tuple[bytes, tuple[list[int], list[int]]] | None = None
 
     @classmethod
     def root(cls, data: bytes) -> _Gen:
@@ -86,6 +87,15 @@ class _Gen:
         if self._b64_map is None:
             self._b64_map = self.big.translate(_B64_MAP)
         return self._b64_map
+
+    def b64_runs(self, xs: bytes) -> tuple[list[int], list[int]]:
+        """Runs of at least ``len(xs)`` chars of :meth:`b64_map` (see
+        :func:`_run_list`), found once per generation: the digest lookup
+        asks for the decoders' (shorter) minimum and keeps the long ones
+        (:func:`_at_least`), so the run search costs one pass, not two."""
+        if self._b64_runs is None or self._b64_runs[0] != xs:
+            self._b64_runs = (xs, _run_list(self.b64_map(), xs))
+        return self._b64_runs[1]
 
     def locate(self, pos: int) -> int:
         """Index of the piece containing ``pos``, or -1 (separator/outside)."""

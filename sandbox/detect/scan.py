@@ -34,7 +34,8 @@ the matcher passes of step 1-2, the digest lookup, hit recording).  The
 rest of the pipeline: ``generations.py`` (a generation's pieces in one
 buffer), ``alphabets.py`` (alphabet runs at C speed), ``regions.py`` (the
 triggers of step 3 and the choice of regions of step 4), ``decoders.py``
-(the bounded decoders), ``matcher.py`` (Hyperscan/pyahocorasick passes),
+(the bounded decoders), ``sniff.py`` (raw deflate/brotli start checks
+in bulk), ``matcher.py`` (Hyperscan/pyahocorasick passes),
 ``hashing.py`` (digest renderings and their lookup table).
 
 Reported chains and normalisations
@@ -90,8 +91,10 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import xor
 
+import numpy as np
+
 from . import decoders as dec
-from .alphabets import _HEX_MAP, _run_list
+from .alphabets import _HEX_MAP, _at_least, _run_list
 from .generations import _Budget, _Gen
 from .hashing import _HASHERS, _KIND_BY_LEN, _URL_KIND, HashForm, _B64URL, _B64URL_TO_STD, _digest_table, _digest_text, hex_kind
 from .matcher import LiteralMatcher, RegexTriggers, resolve_backend
@@ -100,7 +103,6 @@ from .regions import _N_TRIGGERS, _Decoding, _triggers
 __all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
 
 _DIGEST_SLIDE = 256  # runs up to this long are searched for digest texts at every offset
-_DIFF_BLOCK = 1 << 16
 _XOR_BLOCK = 4 << 20
 _GZIP_DIFF = bytes([0x1F ^ 0x8B, 0x8B ^ 0x08])
 
@@ -179,14 +181,10 @@ def _suffix_root(raw: bytes, known: Mapping[bytes, object]) -> bytes:
 
 
 def _diff(big: bytes) -> bytes:
-    """``d[i] = big[i] ^ big[i+1]`` via big-int XOR in 64 KiB blocks (~1.5 ns/B)."""
-    n = len(big)
-    parts = []
-    for off in range(0, n - 1, _DIFF_BLOCK):
-        seg = big[off : off + _DIFF_BLOCK + 1]
-        a = int.from_bytes(seg, "little")
-        parts.append((a ^ (a >> 8)).to_bytes(len(seg), "little")[: len(seg) - 1])
-    return b"".join(parts)
+    """``d[i] = big[i] ^ big[i+1]``: one numpy XOR of the buffer with itself
+    shifted by a byte (~0.1 ms/MB; the big-int XOR it replaced cost ~1.7)."""
+    a = np.frombuffer(big, np.uint8)
+    return np.bitwise_xor(a[:-1], a[1:]).tobytes()
 
 
 def _render(raw: bytes) -> str:
@@ -386,8 +384,11 @@ class Scanner:
                 continue
             vain: set[bytes] = set()
             # base64: the decoders' class map (made once), runs of a digest's length
-            mapped = big.translate(_HEX_MAP) if is_hex else gen.b64_map()
-            for a, z in zip(*_run_list(mapped, xs)):
+            if is_hex or len(xs) < len(self._x_b64):
+                runs = _run_list(big.translate(_HEX_MAP) if is_hex else gen.b64_map(), xs)
+            else:  # the decoders' runs (shorter minimum, found once), the long ones
+                runs = _at_least(gen.b64_runs(self._x_b64), len(xs))
+            for a, z in zip(*runs):
                 key = big[a:z]
                 if key in vain:
                     continue
