@@ -29,7 +29,7 @@ generation and, above all, Python work per *token*.
 * Header-heavy traffic (~15 MB/s) has ~9 distinct base64-alphabet runs per
   KB (request ids, paths, query strings; repeated ones are skipped in C).
   Each costs ~10-15 us over its life: a dozen C calls from Python to
-  classify and decode it (``regions._Decoding.runs``), ~3 us of digest
+  classify and decode it (``regions.Decoding.runs``), ~3 us of digest
   lookup by window, and in the next generation a raw deflate and a brotli
   attempt on its decoded piece (~2.4 and ~2 us of zlib/brotli set-up per
   call, C; the head checks before them run in bulk, ``sniff.py``).
@@ -53,7 +53,7 @@ per core.
 2026-12-07: compiling 10,000 canaries went from ~3.6 to ~2.4 s CPU (in one
 process): needles ending in another needle (E.164 -> country-code digits ->
 digits) share its literal and XOR pattern (a fifth fewer patterns), and the
-digest table is built with C loops (``hashing._digest_table``).  Scan speed
+digest table is built with C loops (``hashing.digest_table``).  Scan speed
 moved by ~5 % only (base64 runs shared by the digest lookup and the
 decoders, repeated runs skipped in C).  numpy was tried next (above): it
 pays for whole-buffer arithmetic (the XOR difference, bulk head checks),

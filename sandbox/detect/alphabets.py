@@ -18,7 +18,7 @@ _HEXDIGITS = b"0123456789abcdefABCDEF"
 _B32_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _B32_LOWER = b"abcdefghijklmnopqrstuvwxyz234567"
 _URL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/?"
-_BINARY_CTRL = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x20))
+BINARY_CTRL = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x20))
 
 
 def _class_map(alphabet: bytes) -> bytes:
@@ -26,18 +26,18 @@ def _class_map(alphabet: bytes) -> bytes:
     return bytes(0x78 if b in alphabet else 0x2E for b in range(256))
 
 
-_B64_MAP = _class_map(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
-_HEX_MAP = _class_map(_HEXDIGITS)
-_URL_MAP = _class_map(_URL_CHARS)
-_B32U_MAP = _class_map(_B32_UPPER)
-_B32L_MAP = _class_map(_B32_LOWER)
+B64_MAP = _class_map(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+HEX_MAP = _class_map(_HEXDIGITS)
+URL_MAP = _class_map(_URL_CHARS)
+B32U_MAP = _class_map(_B32_UPPER)
+B32L_MAP = _class_map(_B32_LOWER)
 
 
-def _run_list(mapped: bytes, xs: bytes) -> tuple[list[int], list[int]]:
+def run_list(mapped: bytes, xs: bytes) -> tuple[list[int], list[int]]:
     """Maximal runs of at least ``len(xs)`` ``x`` in a class-mapped string
     (``xs`` is that many ``x``), as (starts, ends) lists: C-speed ``find``s
     and a plain loop (no generator frame or tuple per run;
-    :func:`_distinct` maps over the lists in C)."""
+    :func:`distinct_runs` maps over the lists in C)."""
     starts: list[int] = []
     ends: list[int] = []
     find = mapped.find
@@ -52,14 +52,14 @@ def _run_list(mapped: bytes, xs: bytes) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
-def _at_least(runs: tuple[list[int], list[int]], n: int) -> tuple[list[int], list[int]]:
+def at_least(runs: tuple[list[int], list[int]], n: int) -> tuple[list[int], list[int]]:
     """The runs of at least ``n`` chars (lengths compared in C via ``map``)."""
     starts, ends = runs
     keep = list(map(ge, map(sub, ends, starts), repeat(n)))
     return list(compress(starts, keep)), list(compress(ends, keep))
 
 
-def _distinct(big: bytes, runs: tuple[list[int], list[int]], context: int) -> Iterable[tuple[int, int]]:
+def distinct_runs(big: bytes, runs: tuple[list[int], list[int]], context: int) -> Iterable[tuple[int, int]]:
     """The runs whose bytes (plus ``context`` bytes after them) were not seen
     at an earlier run, in order.  Slicing, hashing and the first-occurrence
     table run in C (``map``/``dict``), so a repeated token (a header, cookie
@@ -79,7 +79,7 @@ def _distinct(big: bytes, runs: tuple[list[int], list[int]], context: int) -> It
 _PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
 
 
-def _has_pct(big: bytes, a: int, z: int) -> bool:
+def has_pct(big: bytes, a: int, z: int) -> bool:
     """Is there a ``%XX`` escape in ``big[a:z]``?  (C-speed ``find`` for the
     ``%``; a regex search would step through long blobs byte by byte.)"""
     while (k := big.find(b"%", a, z)) >= 0:
@@ -89,7 +89,7 @@ def _has_pct(big: bytes, a: int, z: int) -> bool:
     return False
 
 
-def _escaped(big: bytes, q: int, floor: int) -> bool:
+def is_escaped(big: bytes, q: int, floor: int) -> bool:
     """True when ``big[q]`` is preceded by an odd number of backslashes."""
     j = q
     while j > floor and big[j - 1] == 0x5C:
@@ -97,7 +97,7 @@ def _escaped(big: bytes, q: int, floor: int) -> bool:
     return (q - j) % 2 == 1
 
 
-def _run_bounds(big: bytes, p: int, lo: int, hi: int, table: bytes) -> tuple[int, int]:
+def run_bounds(big: bytes, p: int, lo: int, hi: int, table: bytes) -> tuple[int, int]:
     """Maximal run around ``p`` within ``[lo, hi)`` of the bytes ``table``
     maps to ``x`` (see :func:`_class_map`).  Windows are class-mapped with
     ``translate`` (``bytes.strip`` with an 80-char set is ~80x slower) and

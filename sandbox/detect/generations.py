@@ -12,23 +12,23 @@ from __future__ import annotations
 from bisect import bisect_right
 from itertools import accumulate
 
-from .alphabets import _B64_MAP, _run_list
+from .alphabets import B64_MAP, run_list
 
 #: Separator between fragments of a generation.  NULs end every text run
 #: (base64/hex/URL/JSON) and break UTF-16 pairs; the trailing blank line
 #: makes every fragment start look like an HTTP body start to the triggers.
-_SEP = b"\x00\x00\r\n\r\n"
-_MIN_CHILD = 4
-_SNIFF_DEFLATE = 1
-_SNIFF_BROTLI = 2
-_SNIFF_ALL = _SNIFF_DEFLATE | _SNIFF_BROTLI
-_SNIFF_BODY = 4  # an HTTP body: the stream may be followed by more of the flow
+SEP = b"\x00\x00\r\n\r\n"
+MIN_CHILD = 4
+SNIFF_DEFLATE = 1
+SNIFF_BROTLI = 2
+SNIFF_ALL = SNIFF_DEFLATE | SNIFF_BROTLI
+SNIFF_BODY = 4  # an HTTP body: the stream may be followed by more of the flow
 
 # A child is (data, chain elements, parent piece, src start, src end, sniff).
-_Child = tuple[bytes, tuple[str, ...], int, int, int, int]
+Child = tuple[bytes, tuple[str, ...], int, int, int, int]
 
 
-class _Budget:
+class Budget:
     """Remaining decoded-bytes allowance for one scan."""
 
     __slots__ = ("left", "exhausted")
@@ -45,8 +45,8 @@ class _Budget:
         return True
 
 
-class _Gen:
-    """One generation: its pieces concatenated (``_SEP``-separated) into ``big``.
+class Gen:
+    """One generation: its pieces concatenated (``SEP``-separated) into ``big``.
 
     Per-piece metadata stays in the emitted child tuples; chains and origins
     are derived lazily from parent pointers, only when a hit needs them, so a
@@ -55,7 +55,7 @@ class _Gen:
 
     __slots__ = ("big", "depth", "starts", "pieces", "parent", "_chains", "_b64_map", "_b64_runs")
 
-    def __init__(self, big: bytes, depth: int, starts: list[int], pieces: list[_Child], parent: _Gen | None) -> None:
+    def __init__(self, big: bytes, depth: int, starts: list[int], pieces: list[Child], parent: Gen | None) -> None:
         self.big = big
         self.depth = depth
         self.starts = starts
@@ -66,15 +66,15 @@ class _Gen:
         self._b64_runs: tuple[bytes, tuple[list[int], list[int]]] | None = None
 
     @classmethod
-    def root(cls, data: bytes) -> _Gen:
-        return cls(data, 0, [0], [(data, (), -1, 0, len(data), _SNIFF_ALL | _SNIFF_BODY)], None)
+    def root(cls, data: bytes) -> Gen:
+        return cls(data, 0, [0], [(data, (), -1, 0, len(data), SNIFF_ALL | SNIFF_BODY)], None)
 
     @classmethod
-    def from_children(cls, children: list[_Child], parent: _Gen) -> _Gen:
-        sep = len(_SEP)
+    def from_children(cls, children: list[Child], parent: Gen) -> Gen:
+        sep = len(SEP)
         lengths = [len(c[0]) + sep for c in children]
         starts = list(accumulate(lengths[:-1], initial=sep))
-        big = b"".join((_SEP, _SEP.join([c[0] for c in children]), _SEP))
+        big = b"".join((SEP, SEP.join([c[0] for c in children]), SEP))
         return cls(big, parent.depth + 1, starts, children, parent)
 
     def end(self, i: int) -> int:
@@ -85,16 +85,16 @@ class _Gen:
         made once per generation: the digest lookup and the decoders both
         look for runs in it, each of its own minimum length."""
         if self._b64_map is None:
-            self._b64_map = self.big.translate(_B64_MAP)
+            self._b64_map = self.big.translate(B64_MAP)
         return self._b64_map
 
     def b64_runs(self, xs: bytes) -> tuple[list[int], list[int]]:
         """Runs of at least ``len(xs)`` chars of :meth:`b64_map` (see
-        :func:`_run_list`), found once per generation: the digest lookup
+        :func:`run_list`), found once per generation: the digest lookup
         asks for the decoders' (shorter) minimum and keeps the long ones
-        (:func:`_at_least`), so the run search costs one pass, not two."""
+        (:func:`at_least`), so the run search costs one pass, not two."""
         if self._b64_runs is None or self._b64_runs[0] != xs:
-            self._b64_runs = (xs, _run_list(self.b64_map(), xs))
+            self._b64_runs = (xs, run_list(self.b64_map(), xs))
         return self._b64_runs[1]
 
     def locate(self, pos: int) -> int:

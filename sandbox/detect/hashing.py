@@ -86,31 +86,31 @@ _HEXDIGITS = b"0123456789abcdefABCDEF"
 #: with the kind only (the digest text lives in each form tuple).
 _DIGEST_KINDS = {(algo, enc): HashForm(b"", enc == "hex", f"{algo}-{enc}", "", enc == "hex")
                  for algo in ALGORITHMS for enc in ("hex", "b64", "b64url")}
-_HASHERS = (("md5", hashlib.md5), ("sha1", hashlib.sha1), ("sha256", hashlib.sha256))
-_B64URL = bytes.maketrans(b"+/", b"-_")
-_B64URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+HASHERS = (("md5", hashlib.md5), ("sha1", hashlib.sha1), ("sha256", hashlib.sha256))
+B64URL = bytes.maketrans(b"+/", b"-_")
+B64URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 #: The URL-safe kind of each standard base64 kind (the table keys standard
 #: base64 only; a window is looked up in the standard alphabet).
-_URL_KIND = {_DIGEST_KINDS[algo, "b64"]: _DIGEST_KINDS[algo, "b64url"] for algo in ALGORITHMS}
+URL_KIND = {_DIGEST_KINDS[algo, "b64"]: _DIGEST_KINDS[algo, "b64url"] for algo in ALGORITHMS}
 
 
 #: The kind of a digest key, by its length: every (algorithm, rendering) has
 #: its own (hex 32/40/64, unpadded base64 22/27/43), so the table's values
 #: need not say it.
-_KIND_BY_LEN = {len(binascii.hexlify(hasher().digest())) if enc == "hex" else
+KIND_BY_LEN = {len(binascii.hexlify(hasher().digest())) if enc == "hex" else
                 len(binascii.b2a_base64(hasher().digest(), newline=False).rstrip(b"=")): _DIGEST_KINDS[algo, enc]
-                for algo, hasher in _HASHERS for enc in ("hex", "b64")}
-assert len(_KIND_BY_LEN) == 2 * len(_HASHERS)
+                for algo, hasher in HASHERS for enc in ("hex", "b64")}
+assert len(KIND_BY_LEN) == 2 * len(HASHERS)
 
 
-def _digest_table(by_raw: dict[bytes, tuple[Hashable, ...]]) -> tuple[dict[bytes, tuple[Hashable, ...]], bool]:
+def digest_table(by_raw: dict[bytes, tuple[Hashable, ...]]) -> tuple[dict[bytes, tuple[Hashable, ...]], bool]:
     """The renderings of :func:`sandbox.detect.hashing.hashed_forms`, keyed by
     lookup text (hex lower-cased, base64 unpadded) to the needles' refs, and
     whether a base64 key is made of hex digits only.  10,000 canaries make
     ~300,000 keys, so the table is built per (algorithm, rendering) with
     ``map``/``zip`` and ``dict.update`` (C loops), and a key's value is the
     refs tuple of its needle value, shared by its six keys (the kind comes
-    from the key's length, ``_KIND_BY_LEN``): a Python statement and a
+    from the key's length, ``KIND_BY_LEN``): a Python statement and a
     tuple per key were a quarter of the compile time.  URL-safe base64 has
     no keys of its own: windows are looked up in the standard alphabet (see
     ``_digest_windows``)."""
@@ -118,7 +118,7 @@ def _digest_table(by_raw: dict[bytes, tuple[Hashable, ...]]) -> tuple[dict[bytes
     refs = list(by_raw.values())
     table: dict[bytes, tuple[Hashable, ...]] = {}
     all_hex = False
-    for _, hasher in _HASHERS:
+    for _, hasher in HASHERS:
         digests = [hasher(r).digest() for r in raws]
         table.update(zip(map(binascii.hexlify, digests), refs))
         keys = [binascii.b2a_base64(d, newline=False).rstrip(b"=") for d in digests]
@@ -128,7 +128,7 @@ def _digest_table(by_raw: dict[bytes, tuple[Hashable, ...]]) -> tuple[dict[bytes
     return table, all_hex
 
 
-def _digest_text(key: bytes, kind: HashForm) -> str:
+def digest_text(key: bytes, kind: HashForm) -> str:
     """The canonical text of a digest key: hex as is, base64 padded."""
     text = key.decode("ascii")
     return text if kind.is_hex else text + "=" * (-len(text) % 4)

@@ -3,7 +3,7 @@
 Why a module: this is the decoding step of the scan pipeline (matcher pass
 -> triggers -> regions -> next generation).  The trigger regexes (one
 Hyperscan pass) and the base64-alphabet runs (``alphabets.py``) say *where*
-to look; :class:`_Decoding` picks each region's bounds, calls the bounded
+to look; :class:`Decoding` picks each region's bounds, calls the bounded
 decoders of ``decoders.py`` and emits the decoded bytes as children of the
 next generation (``generations.py``).  ``scan.py`` describes the model.
 """
@@ -12,45 +12,56 @@ from __future__ import annotations
 
 import re
 from binascii import a2b_hex
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from . import decoders as dec
 from .alphabets import (
-    _B32L_MAP,
-    _B32U_MAP,
-    _BINARY_CTRL,
-    _HEX_MAP,
-    _URL_MAP,
-    _distinct,
-    _escaped,
-    _has_pct,
-    _run_bounds,
-    _run_list,
+    B32L_MAP,
+    B32U_MAP,
+    BINARY_CTRL,
+    HEX_MAP,
+    URL_MAP,
+    distinct_runs,
+    is_escaped,
+    has_pct,
+    run_bounds,
+    run_list,
 )
-from .generations import _MIN_CHILD, _SEP, _SNIFF_ALL, _SNIFF_BODY, _SNIFF_BROTLI, _SNIFF_DEFLATE, _Budget, _Child, _Gen
+from .generations import MIN_CHILD, SEP, SNIFF_ALL, SNIFF_BODY, SNIFF_BROTLI, SNIFF_DEFLATE, Budget, Child, Gen
 from .matcher import Trigger
 from .sniff import sniff_flags
 
-if TYPE_CHECKING:
-    from .scan import Scanner
+
+@dataclass(frozen=True)
+class RegionParams:
+    """What a scanner's needles decide about which regions are worth decoding.
+
+    Passed in by the scanner, so that the decoders never import it (the
+    scanner drives them; the layering check forbids the cycle)."""
+
+    x_b64: bytes  # a base64 run shorter than this many chars cannot hold the shortest needle
+    x_hex: bytes  # a hex run shorter than this many chars cannot hold the shortest needle
+    x_b32: bytes  # the same for base32
+    minlen: int  # the shortest literal pattern
+    html_window: int  # how far around a character reference to decode HTML
 
 _LONG_RUN = 256  # runs longer than this use the padding-derived alignment only
 _MAX_JSON_STRING = 1 << 20
 
 
-# Trigger indices.  Each regex's *end* marks where to look; see _Decoding.
+# Trigger indices.  Each regex's *end* marks where to look; see Decoding.
 (
     T_GZIP, T_ZLIB, T_CHUNK, T_CE_DEFLATE, T_CE_BR,
     T_PCT, T_PLUS, T_JSON, T_HTML, T_U16LE, T_U16BE, T_BOM_LE, T_BOM_BE,
     T_MIME_B64, T_MIME_QP,
 ) = range(15)  # fmt: skip
-_N_TRIGGERS = 15
+N_TRIGGERS = 15
 
 
-def _triggers() -> list[Trigger]:
+def trigger_regexes() -> list[Trigger]:
     """The trigger regexes, in T_* order.  Runs of the base64 alphabet (and
     the hex and base32 runs inside them) are not triggers: they are found
-    with ``translate`` + ``find`` (see ``_Decoding.runs``), which is C speed
+    with ``translate`` + ``find`` (see ``Decoding.runs``), which is C speed
     per byte and costs no Python call per run."""
     return [
         Trigger("gzip", rb"\x1f\x8b\x08"),
@@ -104,7 +115,7 @@ _U16LE_BOM_RUN = re.compile(rb"(?:[\x00-\xff][\x01-\xff]){0,8}" + _U16LE_RUN.pat
 _U16BE_BOM_RUN = re.compile(rb"(?:[\x01-\xff][\x00-\xff]){0,8}" + _U16BE_RUN.pattern)
 
 
-class _Decoding:
+class Decoding:
     """Decode the regions one generation's triggers point at into children.
 
     Each child is ``(data, chain elements, parent piece, src start, src end,
@@ -112,13 +123,13 @@ class _Decoding:
     at the child's first byte (set for binary-carrying encodings).
     """
 
-    def __init__(self, scanner: Scanner, gen: _Gen, budget: _Budget) -> None:
-        self.sc = scanner
+    def __init__(self, params: RegionParams, gen: Gen, budget: Budget) -> None:
+        self.sc = params
         self.gen = gen
         self.big = gen.big
         self.view = memoryview(gen.big)
         self.budget = budget
-        self.out: list[_Child] = []
+        self.out: list[Child] = []
         self._done: set[tuple[str, tuple[str, ...], bytes]] = set()
 
     def first(self, kind: str, i: int, region: bytes) -> bool:
@@ -135,10 +146,10 @@ class _Decoding:
         return True
 
     def emit(self, data: bytes, elems: tuple[str, ...], frag: int, s: int, e: int, sniff: int) -> None:
-        if len(data) >= _MIN_CHILD and self.budget.take(len(data)):
+        if len(data) >= MIN_CHILD and self.budget.take(len(data)):
             self.out.append((data, elems, frag, s, e, sniff))
 
-    def run(self, xor_gzip: list[int], buckets: list[list[int]]) -> list[_Child]:
+    def run(self, xor_gzip: list[int], buckets: list[list[int]]) -> list[Child]:
         self.compressed(buckets, xor_gzip)
         self.chunked(buckets[T_CHUNK])
         self.starts(buckets)
@@ -160,7 +171,7 @@ class _Decoding:
             return
         res = dec.inflate(self.view[p : self.gen.end(i)], kind, self.budget.left, key)
         if res is not None:
-            self.emit(res[0], elems, i, p, p + res[1], _SNIFF_ALL)
+            self.emit(res[0], elems, i, p, p + res[1], SNIFF_ALL)
 
     def compressed(self, buckets: list[list[int]], xor_gzip: list[int]) -> None:
         # Every magic is tried, even inside an already decoded stream: a
@@ -181,8 +192,8 @@ class _Decoding:
         start of the caller's buffer, and at bodies whose headers announce them."""
         gen, big = self.gen, self.big
         todo = [(gen.starts[i], i, piece[5]) for i, piece in enumerate(gen.pieces) if piece[5]]
-        for bucket, which in ((buckets[T_CE_DEFLATE], _SNIFF_DEFLATE), (buckets[T_CE_BR], _SNIFF_BROTLI)):
-            which |= _SNIFF_BODY
+        for bucket, which in ((buckets[T_CE_DEFLATE], SNIFF_DEFLATE), (buckets[T_CE_BR], SNIFF_BROTLI)):
+            which |= SNIFF_BODY
             for end in bucket:
                 i = gen.locate(end)
                 if i < 0:
@@ -196,24 +207,24 @@ class _Decoding:
             fe = gen.end(i)
             if q >= fe or self.budget.left <= 0 or magic:
                 continue
-            deflate = deflate and bool(which & _SNIFF_DEFLATE)
-            brot = brot and bool(which & _SNIFF_BROTLI)
+            deflate = deflate and bool(which & SNIFF_DEFLATE)
+            brot = brot and bool(which & SNIFF_BROTLI)
             if not (deflate or brot):
                 continue
-            body = which & _SNIFF_BODY
+            body = which & SNIFF_BODY
             if not body:  # a decoded payload ends at its first separator (alignments)
-                sep = big.find(_SEP, q, fe)
+                sep = big.find(SEP, q, fe)
                 fe = fe if sep < 0 else sep
             # Both are tried: a few bytes of one format can be a valid tiny
             # stream of the other.
             if deflate:
                 res = dec.inflate(self.view[q:fe], "deflate", self.budget.left)
                 if res is not None:
-                    self.emit(res[0], ("deflate",), i, q, q + res[1], _SNIFF_ALL)
+                    self.emit(res[0], ("deflate",), i, q, q + res[1], SNIFF_ALL)
             if brot:
                 got = dec.unbrotli(self.view[q:fe], self.budget.left, trailing=bool(body))
                 if got is not None:
-                    self.emit(got[0], ("brotli",), i, q, q + got[1], _SNIFF_ALL)
+                    self.emit(got[0], ("brotli",), i, q, q + got[1], SNIFF_ALL)
 
     def chunked(self, ends: list[int]) -> None:
         gen, big = self.gen, self.big
@@ -233,7 +244,7 @@ class _Decoding:
             # parent (so plain hits are suppressed there), but a raw deflate or
             # brotli stream can only be sniffed at the start of the body.
             if res is not None:
-                self.emit(res[0], ("chunked",), i, q, res[2], _SNIFF_ALL)
+                self.emit(res[0], ("chunked",), i, q, res[2], SNIFF_ALL)
 
     def mime(self, ends: list[int], cte: str) -> None:
         gen, big = self.gen, self.big
@@ -255,7 +266,7 @@ class _Decoding:
             out = dec.mime_decode(region, cte)
             if out and out != region:
                 elem = "mime-base64" if cte == "base64" else "quoted-printable"
-                self.emit(out, (elem,), i, body, stop, _SNIFF_ALL if cte == "base64" else 0)
+                self.emit(out, (elem,), i, body, stop, SNIFF_ALL if cte == "base64" else 0)
 
     # runs of an encoding alphabet ---------------------------------------
 
@@ -266,7 +277,7 @@ class _Decoding:
 
         base64 is decoded at all 4 alignments (a payload may be glued to other
         alphabet chars), hex at 2 and base32 at 8, each run into one child
-        whose alignments are ``_SEP``-separated; long padded runs use the
+        whose alignments are ``SEP``-separated; long padded runs use the
         alignment the padding implies.  A run is not decoded as base64 when it
         cannot plausibly be base64 of anything: only hex digits and ``-``
         (IDs, UUIDs; random base64 of 16+ chars is that with p < 1e-7) or,
@@ -276,7 +287,7 @@ class _Decoding:
         run crosses pieces).  Identical runs under one chain are decoded once.
         """
         gen, big = self.gen, self.big
-        x_hex, x_b32 = self.sc._x_hex, self.sc._x_b32
+        x_hex, x_b32 = self.sc.x_hex, self.sc.x_b32
         single = len(gen.pieces) == 1
         fe = gen.end(0)
         chain: tuple[str, ...] = ()
@@ -287,9 +298,9 @@ class _Decoding:
         # header-heavy traffic are such repeats: they cost a slice and a set
         # lookup, nothing more.
         seen: set[tuple[tuple[str, ...], bytes]] = set()
-        runs = gen.b64_runs(self.sc._x_b64)
+        runs = gen.b64_runs(self.sc.x_b64)
         # one chain: identical runs (with their '=' padding) are skipped in C
-        found = _distinct(big, runs, 2) if single else zip(*runs)
+        found = distinct_runs(big, runs, 2) if single else zip(*runs)
         for s, z in found:
             if not single:
                 i = gen.locate(s)
@@ -308,18 +319,18 @@ class _Decoding:
                 continue
             seen.add(key)
             n = z - s
-            hexmap = core.translate(_HEX_MAP)
+            hexmap = core.translate(HEX_MAP)
             if b"." not in hexmap:
                 self.hex(core, i, s)
                 continue
             lower, upper = core.islower(), core.isupper()
             if x_hex in hexmap:
-                for a, y in zip(*_run_list(hexmap, x_hex)):
+                for a, y in zip(*run_list(hexmap, x_hex)):
                     self.hex(core[a:y], i, s + a)
             whole32 = False
-            for table, wanted in ((_B32U_MAP, not lower), (_B32L_MAP, not upper)):
+            for table, wanted in ((B32U_MAP, not lower), (B32L_MAP, not upper)):
                 if wanted and x_b32 in (mapped := core.translate(table)):
-                    for a, y in zip(*_run_list(mapped, x_b32)):
+                    for a, y in zip(*run_list(mapped, x_b32)):
                         whole32 = whole32 or y - a == n
                         while y < fe - s and y - a < n + 6 and big[s + y] == 0x3D:  # '=' padding
                             y += 1
@@ -334,27 +345,27 @@ class _Decoding:
         if len(run) > _LONG_RUN and run[-1] == 0x3D:
             data = dec.b64_decode(run, len(run) % 4)
         else:
-            data = _SEP.join(dec.b64_decode_alignments(run))
+            data = SEP.join(dec.b64_decode_alignments(run))
         # Compressed data in base64 uses both letter cases (a single-case run
         # of 20+ random base64 chars has p < 1e-4), so only mixed-case runs
         # are worth a raw deflate/brotli attempt; words and paths are not.
-        self.emit(data, ("base64",), i, s, s + len(run), _SNIFF_ALL if mixed else 0)
+        self.emit(data, ("base64",), i, s, s + len(run), SNIFF_ALL if mixed else 0)
 
     def hex(self, run: bytes, i: int, s: int) -> None:
         # A run holds hex digits only (either case), so ``a2b_hex`` of its
         # even-length prefixes is exactly ``hex_decode`` at both alignments,
         # at a fifth of the cost (no str round trip).
         n = len(run)
-        data = _SEP.join([a2b_hex(run[: n & ~1]), a2b_hex(run[1 : 1 + ((n - 1) & ~1)])])
-        self.emit(data, ("hex",), i, s, s + len(run), _SNIFF_ALL)
+        data = SEP.join([a2b_hex(run[: n & ~1]), a2b_hex(run[1 : 1 + ((n - 1) & ~1)])])
+        self.emit(data, ("hex",), i, s, s + len(run), SNIFF_ALL)
 
     def base32(self, run: bytes, i: int, s: int) -> None:
         n = len(run)
         if n > _LONG_RUN and run.endswith(b"="):
             data = dec.b32_decode(run, n % 8)
         else:
-            data = _SEP.join([dec.b32_decode(run, o) for o in range(8)])
-        self.emit(data, ("base32",), i, s, s + n, _SNIFF_ALL)
+            data = SEP.join([dec.b32_decode(run, o) for o in range(8)])
+        self.emit(data, ("base32",), i, s, s + n, SNIFF_ALL)
 
     # text escapes --------------------------------------------------------
 
@@ -366,7 +377,7 @@ class _Decoding:
         component with only ``+`` is decoded when interior ``+`` are frequent
         enough to be spaces (>= 1 per 24 chars; base64 text has ~1 per 64, and
         a leading ``+`` is a phone number's)."""
-        gen, big, minlen = self.gen, self.big, self.sc._minlen
+        gen, big, minlen = self.gen, self.big, self.sc.minlen
         cur = -1
         if gen.depth == 0 and (m0 := _PLUS_AT_START.match(big)):
             plus = [m0.end(), *plus]
@@ -376,7 +387,7 @@ class _Decoding:
             i = gen.locate(p)
             if i < 0:
                 continue
-            a, z = _run_bounds(big, p, gen.starts[i], gen.end(i), _URL_MAP)
+            a, z = run_bounds(big, p, gen.starts[i], gen.end(i), URL_MAP)
             cur = z
             if z - a < minlen:
                 continue  # too short to hold an encoded needle
@@ -384,7 +395,7 @@ class _Decoding:
                 ms, me = m.span()
                 if me - ms < minlen:
                     continue
-                percent = _has_pct(big, ms, me)
+                percent = has_pct(big, ms, me)
                 if not percent:
                     # '+'-only: interior '+' dense enough to be spaces (counted
                     # in place: a component can be a whole base64 blob)
@@ -400,7 +411,7 @@ class _Decoding:
                     continue
                 out = dec.url_decode(part)
                 if out != part:  # '+'-only parts are text; binary needs %XX
-                    self.emit(out, ("urlencode",), i, ms, me, _SNIFF_ALL if percent else 0)
+                    self.emit(out, ("urlencode",), i, ms, me, SNIFF_ALL if percent else 0)
 
     def json(self, ends: list[int]) -> None:
         """JSON string escapes: decode the enclosing string literal (bounded by
@@ -417,12 +428,12 @@ class _Decoding:
                 continue
             a, z = self._json_bounds(p, gen.starts[i], gen.end(i))
             cur = z
-            if z - a < self.sc._minlen:
+            if z - a < self.sc.minlen:
                 continue
             region = big[a:z]
             if not self.first("json", i, region):
                 continue
-            if len(region.translate(None, _BINARY_CTRL)) != len(region):
+            if len(region.translate(None, BINARY_CTRL)) != len(region):
                 continue
             out = dec.json_unescape(region)
             if out != region:
@@ -433,13 +444,13 @@ class _Decoding:
         lo, hi = max(fs, p - _MAX_JSON_STRING), min(fe, p + _MAX_JSON_STRING)
         a, k = lo, p
         while (q := big.rfind(b'"', lo, k)) >= 0:
-            if not _escaped(big, q, fs):
+            if not is_escaped(big, q, fs):
                 a = q + 1
                 break
             k = q
         z, k = hi, p + 1
         while (q := big.find(b'"', k, hi)) >= 0:
-            if not _escaped(big, q, fs):
+            if not is_escaped(big, q, fs):
                 z = q
                 break
             k = q + 1
@@ -448,7 +459,7 @@ class _Decoding:
     def html(self, ends: list[int]) -> None:
         """Character references: decode a window around each cluster (an
         encoded needle spans at most ~12 bytes per character)."""
-        gen, big, w = self.gen, self.big, self.sc._html_window
+        gen, big, w = self.gen, self.big, self.sc.html_window
         pending: tuple[int, int, int] | None = None
         for end in ends:
             p = big.rfind(b"&", max(0, end - 48), end)
@@ -477,7 +488,7 @@ class _Decoding:
         """UTF-16 text: runs of >= 4 (Latin-1 char, NUL) pairs (or after a BOM),
         extended over up to 8 non-Latin-1 units at a time; decoding starts 16
         bytes early (same parity) so leading non-Latin-1 characters survive.
-        A region never crosses a ``_SEP`` inside a piece (the alignments of a
+        A region never crosses a ``SEP`` inside a piece (the alignments of a
         decoded run), whatever its parity."""
         gen, big = self.gen, self.big
         rx, rx_bom = (_U16BE_RUN, _U16BE_BOM_RUN) if big_endian else (_U16LE_RUN, _U16LE_BOM_RUN)
@@ -495,12 +506,12 @@ class _Decoding:
             if m is None:
                 continue
             z = m.end()
-            if (sep := big.find(_SEP, s, z)) >= 0:
+            if (sep := big.find(SEP, s, z)) >= 0:
                 z = sep
             if z - s < 8:
                 continue
             cur = z
             a = s if bom else max(fs + (s - fs) % 2, s - 16)
-            if (sep := big.rfind(_SEP, a, s)) >= 0:
-                a = sep + len(_SEP) + (s - sep) % 2
+            if (sep := big.rfind(SEP, a, s)) >= 0:
+                a = sep + len(SEP) + (s - sep) % 2
             self.emit(dec.utf16_decode(big[a:z], big_endian), (elem,), i, a, z, 0)

@@ -20,7 +20,7 @@ each generation the scanner
    bodies whose Content-Encoding announces them).
 
 All decoded regions ("pieces") of a generation are concatenated, separated
-by ``_SEP`` (``generations.py``), into the next generation, so steps 1-3 are always C-level
+by ``SEP`` (``generations.py``), into the next generation, so steps 1-3 are always C-level
 passes over one buffer no matter how many small pieces there are; Python
 work is per trigger hit, not per byte.  Depth is
 bounded by ``max_depth`` and the total number of decoded bytes by
@@ -94,11 +94,11 @@ from operator import xor
 import numpy as np
 
 from . import decoders as dec
-from .alphabets import _HEX_MAP, _at_least, _run_list
-from .generations import _Budget, _Gen
-from .hashing import _HASHERS, _KIND_BY_LEN, _URL_KIND, HashForm, _B64URL, _B64URL_TO_STD, _digest_table, _digest_text, hex_kind
+from .alphabets import HEX_MAP, at_least, run_list
+from .generations import Budget, Gen
+from .hashing import HASHERS, KIND_BY_LEN, URL_KIND, HashForm, B64URL, B64URL_TO_STD, digest_table, digest_text, hex_kind
 from .matcher import LiteralMatcher, RegexTriggers, resolve_backend
-from .regions import _N_TRIGGERS, _Decoding, _triggers
+from .regions import N_TRIGGERS, Decoding, RegionParams, trigger_regexes
 
 __all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
 
@@ -283,9 +283,9 @@ class Scanner:
         by_raw = {raw: tuple([f[0] for f in forms]) for raw, forms in lits.items()} if hashes else {}
         self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
         self._digest_xs: dict[bool, bytes] = {True: b"", False: b""}
-        self._digests, self._b64_digest_all_hex = _digest_table(by_raw)
+        self._digests, self._b64_digest_all_hex = digest_table(by_raw)
         if self._digests:  # the window sizes to try: digest text lengths, hex and base64
-            sizes = [hasher().digest_size for _, hasher in _HASHERS]
+            sizes = [hasher().digest_size for _, hasher in HASHERS]
             self._digest_lens = {True: tuple(sorted(2 * n for n in sizes)),
                                  False: tuple(sorted(-(-4 * n // 3) for n in sizes))}  # unpadded base64
             for is_hex in (True, False):  # runs of class-mapped "x" at least that long
@@ -302,10 +302,11 @@ class Scanner:
         self._x_b32 = b"x" * max(8, min(16, -(-8 * minval // 5)))
         # Per scanner (~0.1 s), never a process-wide cache: nothing mutable is shared.
         self._x_b64 = b"x" * self._b64_min
-        self._trig = RegexTriggers(_triggers(), backend=self.backend)
+        self._trig = RegexTriggers(trigger_regexes(), backend=self.backend)
         self._maxlen = maxlen
         self._minlen = min((len(p) for p in self._lit_pats), default=1)
         self._html_window = 12 * maxlen + 64
+        self._regions = RegionParams(self._x_b64, self._x_hex, self._x_b32, self._minlen, self._html_window)
 
     # -- public -----------------------------------------------------------
 
@@ -332,8 +333,8 @@ class Scanner:
     # -- engine -------------------------------------------------------------
 
     def _run(self, data: bytes, hits: _Hits, stats: ScanStats) -> None:
-        budget = _Budget(self._max_bytes)
-        gen = _Gen.root(data)
+        budget = Budget(self._max_bytes)
+        gen = Gen.root(data)
         for depth in range(self._max_depth + 1):
             stats.generations += 1
             stats.fragments += len(gen.pieces)
@@ -344,25 +345,25 @@ class Scanner:
                 self._match_digests(gen, prev, hits)
             if depth == self._max_depth or budget.left <= 0:
                 break
-            children = _Decoding(self, gen, budget).run(xor_gzip, self._triggered(gen.big))
+            children = Decoding(self._regions, gen, budget).run(xor_gzip, self._triggered(gen.big))
             if not children:
                 break
             for c in children:
                 stats.decoder_calls[c[1][-1]] = stats.decoder_calls.get(c[1][-1], 0) + 1
-            gen = _Gen.from_children(children, gen)
+            gen = Gen.from_children(children, gen)
         stats.decoded_bytes = self._max_bytes - budget.left
         stats.budget_exhausted = budget.exhausted
 
     def _triggered(self, big: bytes) -> list[list[int]]:
         """Trigger match ends per trigger, sorted (one pass per trigger group)."""
-        buckets: list[list[int]] = [[] for _ in range(_N_TRIGGERS)]
+        buckets: list[list[int]] = [[] for _ in range(N_TRIGGERS)]
         for t, end in self._trig.scan(big):
             buckets[t].append(end)
         for b in buckets:
             b.sort()
         return buckets
 
-    def _match_digests(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
+    def _match_digests(self, gen: Gen, prev: bytes | None, hits: _Hits) -> None:
         """Hashed forms: every base64-alphabet run and every hex run long
         enough to hold a digest text is looked up by window in ``_digests``
         (hex windows lower-cased: hex digests match in any case).  Runs are
@@ -385,9 +386,9 @@ class Scanner:
             vain: set[bytes] = set()
             # base64: the decoders' class map (made once), runs of a digest's length
             if is_hex or len(xs) < len(self._x_b64):
-                runs = _run_list(big.translate(_HEX_MAP) if is_hex else gen.b64_map(), xs)
+                runs = run_list(big.translate(HEX_MAP) if is_hex else gen.b64_map(), xs)
             else:  # the decoders' runs (shorter minimum, found once), the long ones
-                runs = _at_least(gen.b64_runs(self._x_b64), len(xs))
+                runs = at_least(gen.b64_runs(self._x_b64), len(xs))
             for a, z in zip(*runs):
                 key = big[a:z]
                 if key in vain:
@@ -396,18 +397,18 @@ class Scanner:
                 if i >= 0 and not self._digest_windows(gen, prev, hits, i, a, z, is_hex):
                     vain.add(key)
 
-    def _digest_windows(self, gen: _Gen, prev: bytes | None, hits: _Hits, i: int, a: int, z: int,
+    def _digest_windows(self, gen: Gen, prev: bytes | None, hits: _Hits, i: int, a: int, z: int,
                         is_hex: bool) -> bool:
         """Look one run up; True when a digest key was found in it."""
         big, table, n = gen.big, self._digests, z - a
         found = False
-        if not is_hex and not self._b64_digest_all_hex and b"." not in big[a:z].translate(_HEX_MAP):
+        if not is_hex and not self._b64_digest_all_hex and b"." not in big[a:z].translate(HEX_MAP):
             return False  # an all-hex run holds no base64 digest of this set (its hex digests: the hex pass)
         seg = big[a:z]
         if is_hex:
             seg = seg.lower()
         elif b"-" in seg or b"_" in seg:  # URL-safe: the table holds standard base64 only
-            seg = seg.translate(_B64URL_TO_STD)
+            seg = seg.translate(B64URL_TO_STD)
         for size in self._digest_lens[is_hex]:
             if n < size:
                 break
@@ -428,17 +429,17 @@ class Scanner:
                         piece = gen.pieces[i]
                         if prev.find(matched, piece[3], piece[4]) >= 0:
                             continue  # visible verbatim one layer up: reported there
-                    refs, kind = table[key], _KIND_BY_LEN[size]
+                    refs, kind = table[key], KIND_BY_LEN[size]
                     text = key
                     if not is_hex and (b"-" in matched or b"_" in matched):
                         if b"+" in matched or b"/" in matched:
                             continue  # both alphabets: no rendering of this digest
-                        kind, text = _URL_KIND[kind], key.translate(_B64URL)
+                        kind, text = URL_KIND[kind], key.translate(B64URL)
                     for ref in refs:
-                        self._record(hits, gen, i, p, p + size, (ref, _digest_text(text, kind), kind), matched, 0)
+                        self._record(hits, gen, i, p, p + size, (ref, digest_text(text, kind), kind), matched, 0)
         return found
 
-    def _match(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> None:
+    def _match(self, gen: Gen, prev: bytes | None, hits: _Hits) -> None:
         big = gen.big
         for pid, end in self._lit.scan(big):
             for raw, forms in self._lit_info[pid]:  # the pattern's own needle, then longer ones ending in it
@@ -455,7 +456,7 @@ class Scanner:
                 for form in forms:
                     self._record(hits, gen, i, start, end, form, raw, 0)
 
-    def _match_xor(self, gen: _Gen, prev: bytes | None, hits: _Hits) -> list[int]:
+    def _match_xor(self, gen: Gen, prev: bytes | None, hits: _Hits) -> list[int]:
         """Verify XOR-domain candidates; return positions of XORed gzip magic."""
         big = gen.big
         gzip_at: list[int] = []
@@ -498,7 +499,7 @@ class Scanner:
                     yield off + start, pid
 
     def _record(
-        self, hits: _Hits, gen: _Gen, i: int, start: int, end: int, form: _Form, matched: bytes, key: int
+        self, hits: _Hits, gen: Gen, i: int, start: int, end: int, form: _Form, matched: bytes, key: int
     ) -> None:
         ref, text, hf = form
         chain = gen.chain(i)

@@ -1,7 +1,7 @@
 """Which candidate stream starts are worth a raw deflate / brotli attempt, in bulk.
 
 Why a module: raw deflate and brotli have no magic, so the scanner tries
-them at the start of every decoded binary piece (``regions._Decoding.starts``)
+them at the start of every decoded binary piece (``regions.Decoding.starts``)
 -- in header-heavy traffic one per request id or token.  The scalar checks
 (:func:`decoders.deflate_plausible`, :func:`decoders.brotli_plausible`)
 cost ~0.2 and ~1.4 us of interpreter work per start; here the same bit tests

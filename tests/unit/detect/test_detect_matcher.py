@@ -128,7 +128,7 @@ def test_scanner_digest_table_has_every_hashed_form() -> None:
     """The scanner's lookup table renders digests exactly as hashed_forms does
     (URL-safe base64 through the standard key: windows are looked up in the
     standard alphabet)."""
-    from sandbox.detect.hashing import _B64URL, _KIND_BY_LEN, _URL_KIND, _digest_text
+    from sandbox.detect.hashing import B64URL, KIND_BY_LEN, URL_KIND, digest_text
 
     for value in ("héllo", "+15405550123", "Zed Quill"):
         sc = Scanner([Needle(value, "r")])
@@ -138,11 +138,11 @@ def test_scanner_digest_table_has_every_hashed_form() -> None:
         got = set()
         for key, refs in sc._digests.items():
             assert refs == ("r",)
-            kind = _KIND_BY_LEN[len(key)]
-            got.add((_digest_text(key, kind), kind.kind))
-            if not kind.is_hex and key.translate(_B64URL) != key:
-                url = _URL_KIND[kind]
-                got.add((_digest_text(key.translate(_B64URL), url), url.kind))
+            kind = KIND_BY_LEN[len(key)]
+            got.add((digest_text(key, kind), kind.kind))
+            if not kind.is_hex and key.translate(B64URL) != key:
+                url = URL_KIND[kind]
+                got.add((digest_text(key.translate(B64URL), url), url.kind))
         assert got == {(f.text, f.kind) for f in forms}
 
 
