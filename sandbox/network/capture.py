@@ -47,10 +47,17 @@ def parse_counts(stderr: str) -> tuple[int | None, int | None]:
     return counts.get("captured"), counts.get("dropped by kernel")
 
 
+CAPTURE_BUFFER_KIB = 32 * 1024  # tcpdump -B takes KiB
+
+
 def tcpdump_argv(binary: str, iface: str, path: Path, bpf: str | None = None) -> list[str]:
     # --immediate-mode: without it libpcap hands packets over in ring-buffer blocks
     # (up to a second late) and a SIGTERM loses the block in flight.
-    argv = [binary, "-i", iface, "-U", "--immediate-mode", "-w", str(path), "-n", "-s", "0", "-Z", "root"]
+    # -B: a 32 MiB kernel buffer (libpcap's default is 2 MiB).  A burst while
+    # tcpdump waits for a CPU on a loaded host overflowed the default and the
+    # kernel dropped packets, which (rightly) makes detection incomplete.
+    argv = [binary, "-i", iface, "-U", "--immediate-mode", "-B", str(CAPTURE_BUFFER_KIB),
+            "-w", str(path), "-n", "-s", "0", "-Z", "root"]
     if bpf:
         argv.append(bpf)
     return argv

@@ -197,6 +197,7 @@ def test_tcpdump_argv_and_counts() -> None:
     argv = tcpdump_argv("/usr/bin/tcpdump", "hpa1", Path("/x/a.pcap"))
     assert argv[:3] == ["/usr/bin/tcpdump", "-i", "hpa1"]
     assert "-U" in argv and "--immediate-mode" in argv and argv[argv.index("-w") + 1] == "/x/a.pcap"
+    assert int(argv[argv.index("-B") + 1]) >= 16 * 1024  # KiB: bursts on a loaded host must not overflow it
     summary = "177 packets captured\n180 packets received by filter\n3 packets dropped by kernel\n"
     assert parse_counts(summary) == (177, 3)
     assert parse_counts("tcpdump: error") == (None, None)
