@@ -60,15 +60,17 @@ a digest discloses a fingerprint, the copy the value itself.  Folding one
 into the other made a finding's encoding depend on the canary values --
 a contact's MD5 folded into the base64 of the same number only when an SMS
 happened to come from that contact (the kitchen sink sends both), so the
-same firmware reported different leak styles with different canaries.  Within a finding, evidence from one
-place (artifact, locator, encoding) keeps only the longest form: a body hit
-makes its token and window hits redundant there.
+same firmware reported different leak styles with different canaries.
+Within a finding, evidence from one place (artifact, locator, encoding)
+keeps only the longest form: a body hit makes its token and window hits
+redundant there.
 
 The primary evidence -- which gives the finding its canary form, encoding,
 channel and destination -- is chosen by: decrypted flow before pcap before
 the fakenet's raw logs (for https the flow is the only clear view), then
 the shortest decode chain, then the longest form, then the earliest (a
-finding's evidence is all hashed or none of it is, see above).  The destination host is the best-sourced name any
+finding's evidence is all hashed or none of it is, see above, so hashing
+does not rank).  The destination host is the best-sourced name any
 evidence has (``http-host``/``sni`` before ``flow``/``query`` before the
 ``dns`` guess).  ``process`` comes from the syscall summary's
 ``who_owned`` for the primary evidence's destination and device-side port
@@ -475,9 +477,9 @@ def _covers(big: Match, small: Match) -> bool:
     return big.offset <= small.offset < big.offset + len(big.form.value.encode())
 
 
-def _primary_rank(m: Match) -> tuple[float, bool, int, int, float, int]:
+def _primary_rank(m: Match) -> tuple[float, int, int, float, int]:
     source = _SOURCE_RANK.get(m.where.artifact, 2) + (0.5 if "[alternate" in m.where.locator else 0.0)
-    return (source, m.hashed, len(m.encoding), -len(m.form.value), m.ts, m.offset)
+    return (source, len(m.encoding), -len(m.form.value), m.ts, m.offset)
 
 
 def device_port(client: str | None) -> int | None:

@@ -297,16 +297,15 @@ class Scanner:
         # needle value (a 10-digit phone number is 14 base64 characters),
         # clamped to [8, 16] (16 is enough for anything longer).
         minval = min((len(p) for p, fold in zip(self._lit_pats, lit_fold) if not fold), default=12)
-        self._b64_min = max(8, min(16, -(-4 * minval // 3)))
-        self._x_hex = b"x" * max(8, min(16, 2 * minval))
-        self._x_b32 = b"x" * max(8, min(16, -(-8 * minval // 5)))
+        self._regions = RegionParams(
+            x_b64=b"x" * max(8, min(16, -(-4 * minval // 3))),
+            x_hex=b"x" * max(8, min(16, 2 * minval)),
+            x_b32=b"x" * max(8, min(16, -(-8 * minval // 5))),
+            minlen=min((len(p) for p in self._lit_pats), default=1),
+            html_window=12 * maxlen + 64,
+        )
         # Per scanner (~0.1 s), never a process-wide cache: nothing mutable is shared.
-        self._x_b64 = b"x" * self._b64_min
         self._trig = RegexTriggers(trigger_regexes(), backend=self.backend)
-        self._maxlen = maxlen
-        self._minlen = min((len(p) for p in self._lit_pats), default=1)
-        self._html_window = 12 * maxlen + 64
-        self._regions = RegionParams(self._x_b64, self._x_hex, self._x_b32, self._minlen, self._html_window)
 
     # -- public -----------------------------------------------------------
 
@@ -385,10 +384,10 @@ class Scanner:
                 continue
             vain: set[bytes] = set()
             # base64: the decoders' class map (made once), runs of a digest's length
-            if is_hex or len(xs) < len(self._x_b64):
+            if is_hex or len(xs) < len(self._regions.x_b64):
                 runs = run_list(big.translate(HEX_MAP) if is_hex else gen.b64_map(), xs)
             else:  # the decoders' runs (shorter minimum, found once), the long ones
-                runs = at_least(gen.b64_runs(self._x_b64), len(xs))
+                runs = at_least(gen.b64_runs(self._regions.x_b64), len(xs))
             for a, z in zip(*runs):
                 key = big[a:z]
                 if key in vain:
