@@ -80,6 +80,14 @@ def _is_module(dotted: str) -> bool:
     return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
 
 
+def _from_module(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a ``from ... import`` reads, relative levels resolved."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def imports(path: Path) -> Iterator[tuple[int, str]]:
     """(line, absolute module name) of every import in the file."""
     _, package = _module_name(path)
@@ -88,11 +96,7 @@ def imports(path: Path) -> Iterator[tuple[int, str]]:
             for alias in node.names:
                 yield node.lineno, alias.name
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
+            module = _from_module(node, package)
             for alias in node.names:  # `from . import x` may name a submodule
                 sub = f"{module}.{alias.name}"
                 yield node.lineno, sub if _is_module(sub) else module
@@ -234,11 +238,7 @@ def private_imports() -> Iterator[tuple[str, int, str, str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             if not isinstance(node, ast.ImportFrom):
                 continue
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
+            module = _from_module(node, package)
             for alias in node.names:
                 private = alias.name.startswith("_") and not (alias.name.startswith("__") and alias.name.endswith("__"))
                 if not private or module == name:
