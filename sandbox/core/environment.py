@@ -19,6 +19,7 @@ nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ from .session import BootInfo, DeviceSession, SessionContext
 from .twin_session import TwinSession
 
 ADB_PORT = 5555
+
+_log = logging.getLogger(__name__)
 
 OpenSession = Callable[[SessionContext], DeviceSession]
 
@@ -92,6 +95,22 @@ class Environment:
     capture: Capture | None = None
     session: DeviceSession | None = None
     booted: BootInfo | None = None
+
+    def release(self) -> None:
+        """Stop the capture and close the session, whichever exist: what must
+        happen before the analysis' containers, networks and rules are
+        removed.  Called while a failure or the run's end is already being
+        handled, so a capture that will not stop is logged (its pcap may lack
+        its end), not raised."""
+        if self.capture is not None:
+            try:
+                self.capture.stop()
+            except Exception as exc:
+                _log.warning("analysis %s: stopping the packet capture failed: %s: %s",
+                             self.analysis_id, type(exc).__name__, exc)
+            self.capture = None
+        if self.session is not None:
+            self.session.close()
 
     def ready(self) -> tuple[DeviceNetwork, FakenetHandle, DeviceSession, BootInfo]:
         """The parts of a complete environment; ``DeviceError`` if bring-up did not finish."""
@@ -160,11 +179,7 @@ def bring_up_twin(
         assert isinstance(session, TwinSession)
         return env, session.handle
     except BaseException:
-        if env.capture is not None:
-            try:
-                env.capture.stop()
-            except Exception:
-                pass
+        env.release()
         tear_down(settings, client, analysis_id)
         raise
 

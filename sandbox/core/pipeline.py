@@ -10,7 +10,6 @@ analysis could not complete.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
 from dataclasses import replace
@@ -49,7 +48,6 @@ from .watchdog import Watchdog
 
 HOUR = 3600.0
 PROFILES = ("twin", "android")
-_log = logging.getLogger(__name__)
 
 
 class Cancelled(HoneyphoneError):
@@ -238,13 +236,7 @@ def run_analysis(
         progress(ProgressEvent(Stage.FAILED, explained))
         return AnalysisOutcome(aid, None, {}, _artifact_map(artifacts_dir), error=explained, retryable=True)
     finally:
-        if env.capture is not None:  # the analysis already failed; still say if the capture would not stop
-            try:
-                env.capture.stop()
-            except Exception as exc:
-                _log.warning("analysis %s: stopping the packet capture failed: %s: %s", aid, type(exc).__name__, exc)
-        if env.session is not None:
-            env.session.close()
+        env.release()  # a capture still running here means the analysis already failed
         _cleanup_until_done(client, settings, aid)
         if bundle is not None:
             bundle.cleanup()
