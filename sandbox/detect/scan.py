@@ -86,7 +86,9 @@ occurs again, differently, in the same region.
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import xor
@@ -180,6 +182,14 @@ def _suffix_root(raw: bytes, known: Mapping[bytes, object]) -> bytes:
             return cur
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (the compile threads' default)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _diff(big: bytes) -> bytes:
     """``d[i] = big[i] ^ big[i+1]``: one numpy XOR of the buffer with itself
     shifted by a byte (~0.1 ms/MB; the big-int XOR it replaced cost ~1.7)."""
@@ -228,6 +238,7 @@ class Scanner:
         max_depth: int = 4,
         max_decoded_bytes: int = 64 * 1024 * 1024,
         hashes: bool = True,
+        compile_workers: int | None = None,
     ) -> None:
         self._max_depth = max(0, max_depth)
         self._max_bytes = max(0, max_decoded_bytes)
@@ -277,22 +288,30 @@ class Scanner:
             del xors[d]
         self._xor_pats: list[bytes] = list(xors)
         self._xor_info: list[list[tuple[bytes, _Form]]] = list(xors.values())
-        # Hashed forms are looked up by window, not compiled into the automaton
-        # (see _match_digests): ~8 per needle would be most of its literals,
-        # and Hyperscan compiles ~25k literals a second.
-        by_raw = {raw: tuple([f[0] for f in forms]) for raw, forms in lits.items()} if hashes else {}
-        self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
-        self._digest_xs: dict[bool, bytes] = {True: b"", False: b""}
-        self._digests, self._b64_digest_all_hex = digest_table(by_raw)
-        if self._digests:  # the window sizes to try: digest text lengths, hex and base64
-            sizes = [hasher().digest_size for _, hasher in HASHERS]
-            self._digest_lens = {True: tuple(sorted(2 * n for n in sizes)),
-                                 False: tuple(sorted(-(-4 * n // 3) for n in sizes))}  # unpadded base64
-            for is_hex in (True, False):  # runs of class-mapped "x" at least that long
-                self._digest_xs[is_hex] = b"x" * self._digest_lens[is_hex][0]
-        self._lit = LiteralMatcher(self._lit_pats, lit_fold, backend=self.backend)
-        self._xor = LiteralMatcher(self._xor_pats, backend=self.backend)
         self._xor_maxlen = max(map(len, self._xor_pats))
+        # The automata compile in threads (Hyperscan's compiler releases the
+        # GIL; the literal and XOR automata are each ~1 s for 10,000 canaries)
+        # while this thread builds the digest table.
+        workers = compile_workers if compile_workers is not None else _cpus()
+        with ThreadPoolExecutor(max_workers=max(1, min(3, workers)), thread_name_prefix="hs-compile") as pool:
+            lit = pool.submit(LiteralMatcher, self._lit_pats, lit_fold, backend=self.backend)
+            xor_ = pool.submit(LiteralMatcher, self._xor_pats, backend=self.backend)
+            # Per scanner (~0.1 s), never a process-wide cache: nothing mutable is shared.
+            trig = pool.submit(RegexTriggers, trigger_regexes(), backend=self.backend)
+            # Hashed forms are looked up by window, not compiled into the automaton
+            # (see _match_digests): ~8 per needle would be most of its literals,
+            # and Hyperscan compiles ~25k literals a second.
+            by_raw = {raw: tuple([f[0] for f in forms]) for raw, forms in lits.items()} if hashes else {}
+            self._digest_lens: dict[bool, tuple[int, ...]] = {True: (), False: ()}
+            self._digest_xs: dict[bool, bytes] = {True: b"", False: b""}
+            self._digests, self._b64_digest_all_hex = digest_table(by_raw)
+            if self._digests:  # the window sizes to try: digest text lengths, hex and base64
+                sizes = [hasher().digest_size for _, hasher in HASHERS]
+                self._digest_lens = {True: tuple(sorted(2 * n for n in sizes)),
+                                     False: tuple(sorted(-(-4 * n // 3) for n in sizes))}  # unpadded base64
+                for is_hex in (True, False):  # runs of class-mapped "x" at least that long
+                    self._digest_xs[is_hex] = b"x" * self._digest_lens[is_hex][0]
+            self._lit, self._xor, self._trig = lit.result(), xor_.result(), trig.result()
         # Shortest runs worth decoding: the encoded length of the shortest
         # needle value (a 10-digit phone number is 14 base64 characters),
         # clamped to [8, 16] (16 is enough for anything longer).
@@ -304,8 +323,6 @@ class Scanner:
             minlen=min((len(p) for p in self._lit_pats), default=1),
             html_window=12 * maxlen + 64,
         )
-        # Per scanner (~0.1 s), never a process-wide cache: nothing mutable is shared.
-        self._trig = RegexTriggers(trigger_regexes(), backend=self.backend)
 
     # -- public -----------------------------------------------------------
 

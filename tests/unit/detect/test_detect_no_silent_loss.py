@@ -97,6 +97,27 @@ def test_scanners_on_separate_threads_give_identical_hits() -> None:
             assert [tuple(x) for x in got] == alone
 
 
+def test_automata_compiled_in_threads_scan_like_one_compiled_serially() -> None:
+    """The literal, XOR and trigger automata compile concurrently by default;
+    the result must not depend on it (nor on how many threads ran)."""
+    serial = Scanner(NEEDLES, compile_workers=1)
+    for workers in (None, 2, 3):
+        threaded = Scanner(NEEDLES, compile_workers=workers)
+        for b in _buffers():
+            assert _key(threaded.scan(b)) == _key(serial.scan(b))
+
+
+def test_a_compile_error_in_a_compile_thread_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.detect import scan as scan_mod
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise MemoryError("compiler out of memory")
+
+    monkeypatch.setattr(scan_mod, "RegexTriggers", broken)
+    with pytest.raises(MemoryError, match="compiler out of memory"):
+        Scanner(NEEDLES, compile_workers=3)
+
+
 def test_last_stats_are_per_thread() -> None:
     sc = Scanner(NEEDLES)
     sc.scan(b"x=" + base64.b64encode(PHONE.encode()))
