@@ -265,6 +265,15 @@ class TestScannerDecoders:
         data = os.urandom(20) + dec.xor_bytes(BODY.encode(), key) + os.urandom(20)
         assert ("body", (f"xor-0x{key:02x}",)) in chains(scanner, data)
 
+    @pytest.mark.parametrize("key", [0x01, 0x5A, 0x80, 0xFF])
+    def test_xor_phone_with_repeated_digits(self, key: int) -> None:
+        """"555" has XOR differences of 0: stored inverted, they are not NULs
+        (which the literal compiler cannot take), and still match."""
+        sc = Scanner([Needle("+15405550000", "phone")])
+        assert all(0 not in p for p in sc._xor_pats)
+        data = os.urandom(20) + dec.xor_bytes(b"tel:+15405550000;", key) + os.urandom(20)
+        assert ("phone", (f"xor-0x{key:02x}",)) in chains(sc, data)
+
     def test_xor_gzip(self, scanner: Scanner) -> None:
         data = b"zz" + dec.xor_bytes(gzip.compress(PHONE.encode()), 0x33) + b"qq"
         assert chains(scanner, data) == {("phone", ("xor-0x33", "gzip"))}
