@@ -61,8 +61,8 @@ not for finding or decoding runs.
 2026-12-08: the literal, XOR and trigger automata compile in parallel
 threads (Hyperscan's compiler releases the GIL) while the main thread builds
 the digest table, and one shard per automaton holds up to 60,000 patterns:
-compiling 10,000 canaries takes ~2.0 s wall on 2 cores (~3.2 s CPU over all
-threads; peak RSS ~320 MiB, from two compilers at once), and a buffer gets one
+compiling 10,000 canaries takes 1.7-2.1 s wall on 2 cores (2.9-3.5 s CPU over
+all threads; peak RSS ~320 MiB, from two compilers at once), and a buffer gets one
 pass per automaton instead of two (random +8 %, text +25 %; headers and
 blobs, bound by per-token Python work, unchanged).
 """
