@@ -70,7 +70,10 @@ class ClockState:
     @classmethod
     def parse(cls, raw: bytes) -> "ClockState":
         try:
-            d = json.loads(raw)
+            # A read that straddled a replace can come back NUL-padded to the
+            # old file's size; JSON never holds a raw NUL, so what precedes the
+            # padding parses only when it is one whole state.
+            d = json.loads(raw.rstrip(b"\x00"))
             return cls(
                 real=float(d["real"]), elapsed_s=float(d["elapsed_s"]), reached=bool(d["reached"]),
                 idle=bool(d.get("idle", False)), exchange=bool(d.get("exchange", False)),

@@ -172,6 +172,24 @@ def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+STATE_BLOCK = 4096
+
+
+def _fixed_size(text: str) -> str:
+    """``text`` padded with spaces to a multiple of :data:`STATE_BLOCK` bytes.
+
+    Why: the host reads the state through the engine (``get_archive``),
+    which stats the file and then streams it.  When the state is replaced in
+    between (it is rewritten up to 10 times a second), the tar header carries
+    the old size and the body the new file: cut short or padded, unreadable.
+    Under load that happened on every read for 10 s and failed an analysis
+    (CI, 2026-12-08).  States of one size make such a read whole: it gets
+    one complete state, old or new.  JSON ignores the trailing spaces.
+    """
+    n = len(text.encode("utf-8"))
+    return text + " " * (-n % STATE_BLOCK)
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -498,7 +516,7 @@ class Controller:
             "uncovered": list(self.uncovered.values()), "stalled": sorted(self.stalled)[:32],
             "errors": self.errors,
         }
-        _write_atomic(paths.under(CLOCK_STATE), json.dumps(state))
+        _write_atomic(paths.under(CLOCK_STATE), _fixed_size(json.dumps(state)))
 
     def run(self) -> None:
         prev_idle: tuple[int, int | None] | None = None

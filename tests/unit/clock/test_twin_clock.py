@@ -55,6 +55,16 @@ def test_a_torn_state_read_is_read_again() -> None:
     assert clock.state(timeout=2.0).elapsed_s == 5.0
 
 
+def test_a_state_read_padded_with_nuls_to_the_old_size_is_whole() -> None:
+    """A read that straddled a replace by a shorter state: the new state, then
+    NULs up to the old size (the "Extra data" of CI, 2026-12-08)."""
+    raw = state(elapsed_s=72 * H)
+    assert ClockState.parse(raw + b"\x00" * 37).elapsed_s == 72 * H
+    assert ClockState.parse(raw + b" " * 40).elapsed_s == 72 * H  # the controller pads with spaces
+    with pytest.raises(DeviceError, match="unreadable state"):  # cut short, then padded: still refused
+        ClockState.parse(raw[:-5] + b"\x00" * 5)
+
+
 def test_run_until_waits_for_the_horizon_then_for_the_device_to_settle() -> None:
     script = [state(elapsed_s=10 * H), state(elapsed_s=80 * H, reached=True, idle=False),
               state(elapsed_s=80 * H + 2, reached=True, idle=True)]

@@ -100,3 +100,18 @@ def test_static_and_dynamic_executables_are_told_apart(tmp_path: Path) -> None:
         (tmp_path / "s.c").write_text("int main(void) { return 0; }\n")
         subprocess.run([gcc, "-static", "-o", str(tmp_path / "s"), str(tmp_path / "s.c")], check=True)
         assert clockd.has_interp(str(tmp_path / "s")) is False
+
+
+def test_published_states_have_one_size_whatever_they_hold() -> None:
+    """The host reads the state through the engine, which stats and then
+    streams the file: states of one size make a read that straddles a
+    replace still one whole state (see ``clockd._fixed_size``)."""
+    import json
+
+    states = [{"elapsed_s": 0.0, "errors": []}, {"elapsed_s": 259200.123456, "errors": ["x" * 300]},
+              {"busy": "awaiting an answer é", "uncovered": [{"pid": 1}] * 20}]
+    texts = [clockd._fixed_size(json.dumps(s)) for s in states]
+    assert {len(t.encode()) for t in texts} == {clockd.STATE_BLOCK}
+    assert [json.loads(t) for t in texts] == states
+    big = clockd._fixed_size(json.dumps({"errors": ["y" * 5000]}))
+    assert len(big.encode()) == 2 * clockd.STATE_BLOCK and json.loads(big) == {"errors": ["y" * 5000]}
