@@ -29,7 +29,7 @@ from typing import Any
 import docker
 import dpkt
 import pytest
-from hostnet import host_uplinks
+from hostnet import host_uplinks, uplink_bpf
 from faultlab import (
     EXAMPLES,
     HERE,
@@ -53,17 +53,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("faults-hostile")
 
 MIB = 1024 * 1024
 DOC_NETS = ("192.0.2.", "198.51.100.", "203.0.113.")
-# What a leak of the escape prober would look like leaving a host uplink: a frame
-# the host sends to one of its outside targets (masqueraded or not), or from any
-# address of the analysis pool.  Not whole documentation ranges: this host's own
-# uplink may be numbered in one (192.0.2.2/24 here), and then every host packet
-# would match.
+# The escape prober's outside targets (see hostnet.uplink_bpf for the filter).
 ESCAPE_TARGETS = ("203.0.113.5", "198.51.100.7", "192.0.2.9")
-
-
-def uplink_bpf(iface: str, pool: str) -> str:
-    mac = Path(f"/sys/class/net/{iface}/address").read_text().strip()
-    return f"ether src {mac} and (" + " or ".join([*(f"host {t}" for t in ESCAPE_TARGETS), f"src net {pool}"]) + ")"
 
 
 @pytest.fixture(scope="module")
@@ -388,7 +379,7 @@ def test_escape_attempts_end_at_the_fakenet_or_nowhere(
     shutil.copytree(HERE / "fw_escape", bundle)
     (bundle / "files/system/etc/escape/targets.json").write_text(json.dumps({"other_devices": [other.container.ip]}))
     listener = HostListener(docker_engine, hp)
-    uplinks = [Capture(i, tmp_path / f"uplink-{i}.pcap", bpf=uplink_bpf(i, hp.subnet_pool)).start()
+    uplinks = [Capture(i, tmp_path / f"uplink-{i}.pcap", bpf=uplink_bpf(i, hp.subnet_pool, ESCAPE_TARGETS)).start()
                for i in host_uplinks()]
     r = AnalysisRun(at_rate(hp, 1200), docker_engine, bundle, tmp_path / "out", 6)
 

@@ -140,7 +140,6 @@ def boot_contained(
 
 
 DOC_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
-DOC_BPF = "net 192.0.2.0/24 or net 198.51.100.0/24 or net 203.0.113.0/24"
 
 
 @dataclass(frozen=True)

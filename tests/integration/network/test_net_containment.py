@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netlab import DOC_BPF, ContainedAnalysis, Packet, free_port, host_uplinks, read_pcap
+from hostnet import uplink_bpf
+from netlab import ContainedAnalysis, Packet, free_port, host_uplinks, read_pcap
 
 from sandbox.containers.labels import analysis_filter
 from sandbox.network.capture import Capture
@@ -79,6 +80,10 @@ def bridge_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
 
 
+# Outside addresses device A sends to with its route forced through the host.
+MISROUTED = ("203.0.113.77", "192.0.2.77")
+
+
 @pytest.fixture(scope="module")
 def evidence(contained_factory: Callable[..., ContainedAnalysis], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
     a = contained_factory(trust_ca=False)
@@ -94,7 +99,8 @@ def evidence(contained_factory: Callable[..., ContainedAnalysis], tmp_path_facto
         "privileged": host_config["Privileged"],
     }
     pcap_dir = tmp_path_factory.mktemp("uplinks")
-    uplinks = [Capture(iface, pcap_dir / f"{iface}.pcap", bpf=DOC_BPF).start() for iface in host_uplinks()]
+    uplinks = [Capture(iface, pcap_dir / f"{iface}.pcap", bpf=uplink_bpf(iface, a.settings.subnet_pool, MISROUTED)).start()
+               for iface in host_uplinks()]
     port = free_port()
     tcp_listener = socket.socket()
     udp_listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -113,8 +119,8 @@ def evidence(contained_factory: Callable[..., ContainedAnalysis], tmp_path_facto
         route_via(a.client, a.twin.container.container_id, gw)
         try:
             misrouted_probe = probe(a, {
-                "tcp": ("203.0.113.77", 80, "tcp", "GET /misrouted HTTP/1.0\r\n\r\n"),
-                "udp": ("192.0.2.77", 9999, "udp", "misrouted-udp"),
+                "tcp": (MISROUTED[0], 80, "tcp", "GET /misrouted HTTP/1.0\r\n\r\n"),
+                "udp": (MISROUTED[1], 9999, "udp", "misrouted-udp"),
             })
         finally:
             route_via(a.client, a.twin.container.container_id, a.fakenet.ip)
