@@ -93,8 +93,8 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from operator import xor
 
@@ -112,7 +112,15 @@ __all__ = ["Needle", "Hit", "Scanner", "ScanError", "ScanStats"]
 _DIGEST_SLIDE = 256  # runs up to this long are searched for digest texts at every offset
 _XOR_BLOCK = 4 << 20
 _INVERT = bytes(range(255, -1, -1))  # b ^ 0xFF for every byte b
-_GZIP_DIFF = bytes([0xFF ^ 0x1F ^ 0x8B, 0xFF ^ 0x8B ^ 0x08])  # inverted, like every difference
+
+
+def _pattern_diff(raw: bytes) -> bytes:
+    """A literal's difference sequence as the XOR automaton holds it, the
+    counterpart of :func:`_diff` for a buffer: ``~(raw[i] ^ raw[i+1])``."""
+    return bytes(map(xor, raw, raw[1:])).translate(_INVERT)
+
+
+_GZIP_DIFF = _pattern_diff(b"\x1f\x8b\x08")
 
 
 @dataclass(frozen=True)
@@ -269,7 +277,7 @@ class Scanner:
             else:
                 forms.append(form)
             if len(raw) >= 8 and len(set(raw)) >= 4:
-                d = bytes(map(xor, raw, raw[1:])).translate(_INVERT)
+                d = _pattern_diff(raw)
                 if (same := xors.get(d)) is None:
                     xors[d] = [(raw, form)]
                 else:
